@@ -1,0 +1,111 @@
+package statedb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrFenced is returned by [Store.Commit] when the partition's epoch in the
+// store is newer than the commit's: another owner has acquired the partition
+// since this one did. Nothing of the commit was applied. The caller must stop
+// processing the partition and discard what it holds in memory.
+var ErrFenced = errors.New("statedb: partition fenced by a newer owner")
+
+// NoOffset is the [Claim.Offset] of a partition that has never committed.
+const NoOffset int64 = -1
+
+// Partition names one unit of ownership: a partition of a source topic.
+// All state, event IDs and timers of a partition live together so that a
+// commit touches one partition only (on Redis: one hash tag).
+type Partition struct {
+	Topic     string
+	Partition int32
+}
+
+func (p Partition) String() string { return fmt.Sprintf("%s/%d", p.Topic, p.Partition) }
+
+// Claim is the result of [Store.Acquire].
+type Claim struct {
+	// Epoch is the owner's epoch, strictly greater than any earlier one for
+	// the partition. Every commit must carry it.
+	Epoch int64
+	// Offset is the last source offset whose effects are persisted
+	// (the partition's offset watermark), or NoOffset.
+	Offset int64
+	// Meta is the opaque metadata of the last successful commit (the task's
+	// event-time watermark, for example), or nil.
+	Meta []byte
+}
+
+// Entry is one state value to write.
+type Entry struct {
+	Key   string
+	Value []byte
+	// TTL, when positive, makes the entry expire that long after the commit.
+	TTL time.Duration
+}
+
+// Timer is a key due at an ordering value (the runtime uses event time in
+// Unix milliseconds). Timers let a new owner find, without scanning state,
+// the work its predecessor left open (windows to close, for example).
+type Timer struct {
+	Key string
+	Due int64
+}
+
+// Commit is one flush of one partition, applied all-or-nothing by
+// [Store.Commit] and only while Epoch is the partition's current epoch.
+type Commit struct {
+	Partition Partition
+	Epoch     int64
+	// Offset becomes the partition's offset watermark.
+	Offset int64
+	// Meta replaces the partition's metadata (returned by the next Acquire).
+	Meta []byte
+
+	Puts    []Entry
+	Deletes []string
+
+	// IDs are event IDs to record as seen, each for IDTTL (0: forever).
+	IDs   []string
+	IDTTL time.Duration
+
+	// SetTimers adds or moves timers; ClearTimers removes them by key.
+	// A key in both is cleared first, then set.
+	SetTimers   []Timer
+	ClearTimers []string
+}
+
+// Store is the state database behind the runtime. A Store is namespaced at
+// construction (one namespace per pipeline), so two pipelines never see each
+// other's partitions. All methods are safe for concurrent use; the runtime
+// calls them from one goroutine per partition.
+//
+// The contract, checked for every backend by statedbtest.Run:
+//   - Acquire bumps the epoch atomically and returns the stored offset
+//     watermark and metadata.
+//   - Commit applies everything in it or nothing, and nothing at all when
+//     the epoch is stale (ErrFenced).
+//   - Load, Seen and Due see exactly what earlier commits wrote, minus what
+//     has expired.
+//   - Each method is one network round trip (Commit: one script or one
+//     transaction), whatever the number of keys.
+type Store interface {
+	// Acquire claims p for a new owner.
+	Acquire(ctx context.Context, p Partition) (Claim, error)
+	// Load returns the live values of keys in p; absent keys are missing
+	// from the map.
+	Load(ctx context.Context, p Partition, keys []string) (map[string][]byte, error)
+	// Seen reports which of ids are recorded (and not expired) for p.
+	Seen(ctx context.Context, p Partition, ids []string) (map[string]bool, error)
+	// Due returns up to limit timers of p with Due <= until, earliest first.
+	Due(ctx context.Context, p Partition, until int64, limit int) ([]Timer, error)
+	// Commit applies c atomically; see Commit. A stale epoch is ErrFenced.
+	Commit(ctx context.Context, c *Commit) error
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Close releases connections.
+	Close() error
+}
