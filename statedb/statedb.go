@@ -35,21 +35,29 @@ type Claim struct {
 	// (the partition's offset watermark), or NoOffset.
 	Offset int64
 	// Meta is the opaque metadata of the last successful commit (the task's
-	// event-time watermark, for example), or nil.
+	// event-time watermark, for example), or nil. An empty Meta comes back
+	// as nil.
 	Meta []byte
 }
 
 // Entry is one state value to write.
+//
+// Keys are arbitrary byte strings (binary, unicode, braces, colons): backends
+// compare them byte-exact. A nil Value is stored as an empty one.
 type Entry struct {
 	Key   string
 	Value []byte
 	// TTL, when positive, makes the entry expire that long after the commit.
+	// A put without TTL makes the key permanent, dropping an earlier TTL.
 	TTL time.Duration
 }
 
 // Timer is a key due at an ordering value (the runtime uses event time in
 // Unix milliseconds). Timers let a new owner find, without scanning state,
 // the work its predecessor left open (windows to close, for example).
+//
+// Backends may keep Due as a float64 (Redis sorted-set scores): it is exact
+// for |Due| <= 2^53, which Unix milliseconds are.
 type Timer struct {
 	Key string
 	Due int64
@@ -57,6 +65,9 @@ type Timer struct {
 
 // Commit is one flush of one partition, applied all-or-nothing by
 // [Store.Commit] and only while Epoch is the partition's current epoch.
+// An Epoch that is not the current one (older, newer, or on a partition
+// never acquired) fails with ErrFenced. The store copies what it keeps:
+// the caller may reuse the Commit and its slices once Commit returns.
 type Commit struct {
 	Partition Partition
 	Epoch     int64
@@ -65,6 +76,8 @@ type Commit struct {
 	// Meta replaces the partition's metadata (returned by the next Acquire).
 	Meta []byte
 
+	// Puts writes entries; Deletes removes keys (a missing key is no
+	// error). A key in both is deleted first, then put.
 	Puts    []Entry
 	Deletes []string
 
@@ -96,11 +109,13 @@ type Store interface {
 	// Acquire claims p for a new owner.
 	Acquire(ctx context.Context, p Partition) (Claim, error)
 	// Load returns the live values of keys in p; absent keys are missing
-	// from the map.
+	// from the map. The values belong to the caller.
 	Load(ctx context.Context, p Partition, keys []string) (map[string][]byte, error)
-	// Seen reports which of ids are recorded (and not expired) for p.
+	// Seen reports which of ids are recorded (and not expired) for p; the
+	// map may hold only the seen ones.
 	Seen(ctx context.Context, p Partition, ids []string) (map[string]bool, error)
-	// Due returns up to limit timers of p with Due <= until, earliest first.
+	// Due returns up to limit timers of p with Due <= until, earliest first
+	// (equal Due: by key). A limit <= 0 returns none. Due only reads.
 	Due(ctx context.Context, p Partition, until int64, limit int) ([]Timer, error)
 	// Commit applies c atomically; see Commit. A stale epoch is ErrFenced.
 	Commit(ctx context.Context, c *Commit) error
