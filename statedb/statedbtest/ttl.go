@@ -127,6 +127,17 @@ func (s *suite) timerCases() []testCase {
 			// Due only reads: the same timers come back.
 			wantDue(t, st, p, base+1000, 100, all)
 		}},
+		{"timers with the same Due come back by key", func(t *testing.T) {
+			st := s.newStore(t)
+			p := part("orders", 0)
+			c := acquire(t, st, p)
+			commit(t, st, &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: 1, SetTimers: []statedb.Timer{
+				{Key: "m", Due: base}, {Key: "b", Due: base}, {Key: "z", Due: base}, {Key: "B", Due: base}, {Key: "a", Due: base + 1},
+			}})
+			wantDue(t, st, p, base+1, 10, []statedb.Timer{{Key: "B", Due: base}, {Key: "b", Due: base},
+				{Key: "m", Due: base}, {Key: "z", Due: base}, {Key: "a", Due: base + 1}})
+			wantDue(t, st, p, base+1, 2, []statedb.Timer{{Key: "B", Due: base}, {Key: "b", Due: base}})
+		}},
 		{"SetTimers moves a timer and ClearTimers removes it", func(t *testing.T) {
 			st := s.newStore(t)
 			p := part("orders", 0)
