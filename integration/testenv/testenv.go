@@ -1,14 +1,3 @@
-// Package testenv gives integration tests the real services they run
-// against: Apache Kafka brokers, a Redis address and a MySQL-compatible DSN.
-//
-// Each service is found, in order: from its environment variable
-// (EDDY_KAFKA_BROKERS, EDDY_REDIS_ADDR, EDDY_MYSQL_DSN); else from the local
-// services that `make services` starts on loopback. If none answers the test
-// fails and says to run `make services`.
-//
-// Every helper isolates the calling test: Topic creates a fresh topic,
-// RedisPrefix a fresh key prefix, MySQL a fresh database, each removed when
-// the test ends.
 package testenv
 
 import (
@@ -28,6 +17,14 @@ const (
 	DefaultMySQL = "eddy:eddy@tcp(127.0.0.1:3306)/eddy"
 )
 
+// Environment variables that point the tests at other services.
+const (
+	EnvKafkaBrokers   = "EDDY_KAFKA_BROKERS"
+	EnvRedisAddr      = "EDDY_REDIS_ADDR"
+	EnvMySQLDSN       = "EDDY_MYSQL_DSN"
+	EnvTestcontainers = "EDDY_TESTCONTAINERS"
+)
+
 // Unique returns a short random name with the given prefix, for topics,
 // groups, key prefixes and databases.
 func Unique(prefix string) string {
@@ -39,37 +36,50 @@ func Unique(prefix string) string {
 // KafkaBrokers returns the bootstrap brokers of a real Kafka cluster.
 func KafkaBrokers(t testing.TB) []string {
 	t.Helper()
-	addrs := strings.Split(service(t, "EDDY_KAFKA_BROKERS", DefaultKafka, "Kafka"), ",")
-	return addrs
+	if v := os.Getenv(EnvKafkaBrokers); v != "" {
+		return splitList(v)
+	}
+	if c := containersFor(t); c != nil {
+		return []string{c.kafka(t)}
+	}
+	local(t, DefaultKafka, "Kafka", EnvKafkaBrokers)
+	return []string{DefaultKafka}
 }
 
-// RedisAddr returns the address of a real Redis server.
+// RedisAddr returns the address (host:port) of a real Redis server.
 func RedisAddr(t testing.TB) string {
 	t.Helper()
-	return service(t, "EDDY_REDIS_ADDR", DefaultRedis, "Redis")
+	if v := os.Getenv(EnvRedisAddr); v != "" {
+		return v
+	}
+	if c := containersFor(t); c != nil {
+		return c.redis(t)
+	}
+	local(t, DefaultRedis, "Redis", EnvRedisAddr)
+	return DefaultRedis
 }
 
 // MySQLServerDSN returns a DSN of a real MySQL-compatible server (MariaDB
-// or SingleStore), without isolation; prefer MySQL.
+// or SingleStore), without isolation; prefer [MySQL]. Its user may create
+// and drop databases.
 func MySQLServerDSN(t testing.TB) string {
 	t.Helper()
-	if dsn := os.Getenv("EDDY_MYSQL_DSN"); dsn != "" {
-		return dsn
+	if v := os.Getenv(EnvMySQLDSN); v != "" {
+		return v
 	}
-	service(t, "", "127.0.0.1:3306", "MariaDB")
+	if c := containersFor(t); c != nil {
+		return c.mysql(t)
+	}
+	local(t, "127.0.0.1:3306", "MariaDB", EnvMySQLDSN)
 	return DefaultMySQL
 }
 
-func service(t testing.TB, env, def, name string) string {
+// local fails t unless addr accepts TCP connections.
+func local(t testing.TB, addr, name, env string) {
 	t.Helper()
-	if v := os.Getenv(env); env != "" && v != "" {
-		return v
+	if !answers(addr) {
+		t.Fatalf("%s is not reachable at %s: run `make services` (or set %s)", name, addr, env)
 	}
-	if answers(def) {
-		return def
-	}
-	t.Fatalf("%s is not reachable at %s: run `make services` (or set %s)", name, def, env)
-	return ""
 }
 
 func answers(addr string) bool {
@@ -79,4 +89,33 @@ func answers(addr string) bool {
 	}
 	_ = c.Close()
 	return true
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// testName turns t.Name() into a fragment that is valid in topic, group,
+// key and database names: lowercase letters, digits and underscores, at
+// most max bytes.
+func testName(t testing.TB, max int) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(t.Name()) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+		if b.Len() >= max {
+			break
+		}
+	}
+	return b.String()
 }
