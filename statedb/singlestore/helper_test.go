@@ -19,23 +19,17 @@ import (
 // dropped when the test ends.
 func freshDSN(t testing.TB) string {
 	t.Helper()
-	server := testenv.MySQLServerDSN(t)
-	mc, err := mysql.ParseDSN(server)
+	return testenv.MySQL(t)
+}
+
+// dbName returns the database of dsn.
+func dbName(t testing.TB, dsn string) string {
+	t.Helper()
+	mc, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		t.Fatalf("parse test server DSN: %v", err)
+		t.Fatalf("parse test DSN: %v", err)
 	}
-	admin := openAdmin(t, server)
-	name := testenv.Unique("eddy_ss")
-	if _, err := admin.Exec("CREATE DATABASE `" + name + "`"); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE `" + name + "`"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	mc.DBName = name
-	return mc.FormatDSN()
+	return mc.DBName
 }
 
 // openAdmin opens a second, independent pool on dsn, closed when the test

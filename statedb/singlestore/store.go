@@ -76,9 +76,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 
 	s := newStore(db, true, cfg, nil)
+	// Errors from here on come from the server or the network, and neither
+	// ever quotes the password (the server says "using password: YES"):
+	// they keep their chain for errors.Is.
 	if err := s.createTables(ctx); err != nil {
 		_ = db.Close()
-		return nil, redactErr(err, secret)
+		return nil, err
 	}
 	s.startSweep()
 	return s, nil
