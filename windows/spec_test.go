@@ -277,3 +277,61 @@ func TestCheckTime(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAssign checks hopping and tumbling assignment over the whole time
+// range, extremes included: every window contains t, starts are the
+// consecutive multiples of the hop, no window is missing at either end,
+// and an event is late exactly when none of its windows is open.
+func FuzzAssign(f *testing.F) {
+	f.Add(int64(10), int64(5), int64(7), int64(3), int64(0))
+	f.Add(int64(86400000), int64(1), int64(MinTime), int64(0), int64(MinTime))
+	f.Add(int64(7), int64(3), int64(MaxTime), int64(100), int64(MaxTime))
+	f.Fuzz(func(t *testing.T, size, adv, ts, grace, wm int64) {
+		const maxMs = int64(math.MaxInt64 / int64(time.Millisecond))
+		size = 1 + abs(size)%maxMs
+		adv = 1 + abs(adv)%size
+		grace = abs(grace) % maxMs
+		if (size+adv-1)/adv > MaxWindowsPerEvent {
+			adv = (size + MaxWindowsPerEvent - 1) / MaxWindowsPerEvent
+		}
+		spec := Spec{Kind: Hopping, Size: msecs(size), Advance: msecs(adv), Grace: msecs(grace)}
+		if err := spec.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		ws := spec.Assign(ts)
+		if ts < MinTime || ts > MaxTime {
+			if len(ws) != 0 || !spec.LateEvent(ts, wm) {
+				t.Fatalf("out-of-range %d assigned %v", ts, ws)
+			}
+			return
+		}
+		if n := int64(len(ws)); n != size/adv && n != (size+adv-1)/adv {
+			t.Fatalf("Assign(%d) with %d/%d: %d windows", ts, size, adv, n)
+		}
+		for i, w := range ws {
+			if !w.Contains(ts) || w.End-w.Start != size || floorDiv(w.Start, adv)*adv != w.Start {
+				t.Fatalf("Assign(%d) with %d/%d: bad window %v", ts, size, adv, w)
+			}
+			if i > 0 && w.Start-ws[i-1].Start != adv {
+				t.Fatalf("Assign(%d) with %d/%d: windows %v", ts, size, adv, ws)
+			}
+		}
+		if ws[0].Start-adv+size > ts || ws[len(ws)-1].Start+adv <= ts {
+			t.Fatalf("Assign(%d) with %d/%d: a window is missing from %v", ts, size, adv, ws)
+		}
+		open := spec.AppendOpenWindows(nil, ts, wm)
+		if spec.LateEvent(ts, wm) != (len(open) == 0) {
+			t.Fatalf("LateEvent(%d, %d) disagrees with open windows %v", ts, wm, open)
+		}
+	})
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		if x == math.MinInt64 {
+			return math.MaxInt64
+		}
+		return -x
+	}
+	return x
+}
