@@ -119,8 +119,9 @@
 // process-wide registry and two stores with different TLS settings never
 // share one by name. The DSN's password never appears in this package's
 // errors or logs: Config's String and GoString print the DSN through
-// RedactDSN, and an error of the driver that happens to quote the password
-// has it cut out.
+// RedactDSN, and an error from parsing the DSN that happens to quote the
+// password has it cut out. (Errors from the server and the network never
+// quote it: MySQL answers "using password: YES".)
 //
 // # Files
 //
