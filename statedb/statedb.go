@@ -76,8 +76,9 @@ type Commit struct {
 	// Meta replaces the partition's metadata (returned by the next Acquire).
 	Meta []byte
 
-	// Puts writes entries; Deletes removes keys (a missing key is no
-	// error). A key in both is deleted first, then put.
+	// Puts writes entries, in order (a key put twice keeps the last put);
+	// Deletes removes keys (a missing key is no error). A key in both is
+	// deleted first, then put.
 	Puts    []Entry
 	Deletes []string
 
