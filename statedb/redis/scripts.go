@@ -41,37 +41,75 @@ if not cur or cur ~= ARGV[1] then
 end
 local nd, np, ni = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local idttl, nc, ns = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local CHUNK = 256
 local a = 10
-for k = 4, 3 + nd do
-  redis.call('DEL', KEYS[k])
+local k = 4
+while k <= 3 + nd do
+  local last = math.min(k + CHUNK - 1, 3 + nd)
+  redis.call('DEL', unpack(KEYS, k, last))
+  k = last + 1
 end
+-- Puts without TTL go out in MSET batches, in order: a put with a TTL
+-- first flushes the batch, so a key put twice ends with its last value.
+local batch, nb = {}, 0
 for k = 4 + nd, 3 + nd + np do
   local ttl = tonumber(ARGV[a + 1])
   if ttl > 0 then
+    if nb > 0 then
+      redis.call('MSET', unpack(batch, 1, nb))
+      nb = 0
+    end
     redis.call('SET', KEYS[k], ARGV[a], 'PX', ttl)
   else
-    redis.call('SET', KEYS[k], ARGV[a])
+    batch[nb + 1] = KEYS[k]
+    batch[nb + 2] = ARGV[a]
+    nb = nb + 2
+    if nb >= 2 * CHUNK then
+      redis.call('MSET', unpack(batch, 1, nb))
+      nb = 0
+    end
   end
   a = a + 2
+end
+if nb > 0 then
+  redis.call('MSET', unpack(batch, 1, nb))
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ni > 0 then
   local exp = '+inf'
   if idttl > 0 then exp = string.format('%.0f', now + idttl) end
+  local z, nz = {}, 0
   for j = 1, ni do
-    redis.call('ZADD', KEYS[2], exp, ARGV[a])
+    z[nz + 1] = exp
+    z[nz + 2] = ARGV[a]
+    nz = nz + 2
     a = a + 1
+    if nz >= 2 * CHUNK or j == ni then
+      redis.call('ZADD', KEYS[2], unpack(z, 1, nz))
+      nz = 0
+    end
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
-for j = 1, nc do
-  redis.call('ZREM', KEYS[3], ARGV[a])
-  a = a + 1
+while nc > 0 do
+  local n = math.min(nc, CHUNK)
+  redis.call('ZREM', KEYS[3], unpack(ARGV, a, a + n - 1))
+  a = a + n
+  nc = nc - n
 end
-for j = 1, ns do
-  redis.call('ZADD', KEYS[3], ARGV[a + 1], ARGV[a])
-  a = a + 2
+if ns > 0 then
+  local z, nz = {}, 0
+  for j = 1, ns do
+    z[nz + 1] = ARGV[a + 1]
+    z[nz + 2] = ARGV[a]
+    nz = nz + 2
+    a = a + 2
+    if nz >= 2 * CHUNK or j == ns then
+      redis.call('ZADD', KEYS[3], unpack(z, 1, nz))
+      nz = 0
+    end
+  end
 end
 if ARGV[3] == '' then
   redis.call('HSET', KEYS[1], 'offset', ARGV[2])
@@ -83,16 +121,23 @@ return {1}
 `
 
 // seenSrc returns, for each ID in ARGV, 1 if it is recorded and not
-// expired at the server's time, else 0.
+// expired at the server's time, else 0, reading scores with ZMSCORE (Redis
+// 6.2 or later) 256 IDs at a time.
 //
 //	KEYS[1] ids zset
 const seenSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
-for j = 1, #ARGV do
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[j])
-  if s and tonumber(s) > now then out[j] = 1 else out[j] = 0 end
+local j = 1
+while j <= #ARGV do
+  local last = math.min(j + 255, #ARGV)
+  local sc = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, j, last))
+  for i = j, last do
+    local s = sc[i - j + 1]
+    if s and tonumber(s) > now then out[i] = 1 else out[i] = 0 end
+  end
+  j = last + 1
 end
 return out
 `

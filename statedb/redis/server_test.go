@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,7 +90,7 @@ func (s *server) start() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := client.Ping(ctx).Err()
 		cancel()
-		if err == nil {
+		if err == nil || strings.HasPrefix(err.Error(), "NOAUTH") { // loaded, maybe password-protected
 			return nil
 		}
 		select {

@@ -3,6 +3,7 @@ package statedbtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -180,6 +181,73 @@ func (s *suite) commitCases() []testCase {
 			commit(t, st, &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: 2,
 				Puts: []statedb.Entry{{Key: "a", Value: []byte("new")}, {Key: "b", Value: []byte("b")}}, Deletes: []string{"a", "b"}})
 			wantLoad(t, st, p, []string{"a", "b"}, map[string][]byte{"a": []byte("new"), "b": []byte("b")})
+		}},
+		{"a large commit (600 to 1000 of each kind) is applied whole", func(t *testing.T) {
+			st := s.newStore(t)
+			p := part("orders", 6)
+			c := acquire(t, st, p)
+			first := &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: 1}
+			for i := range 1000 {
+				first.Puts = append(first.Puts, statedb.Entry{Key: fmt.Sprint("k", i), Value: []byte(fmt.Sprint("old", i))})
+				first.SetTimers = append(first.SetTimers, statedb.Timer{Key: fmt.Sprint("t", i), Due: int64(i)})
+			}
+			commit(t, st, first)
+			second := &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: 2, IDTTL: time.Hour}
+			want := map[string][]byte{}
+			var keys, ids []string
+			var timers []statedb.Timer
+			for i := range 1000 {
+				k := fmt.Sprint("k", i)
+				keys = append(keys, k)
+				switch {
+				case i < 600: // deleted
+					second.Deletes = append(second.Deletes, k)
+				case i < 700: // kept
+					want[k] = []byte(fmt.Sprint("old", i))
+				default: // rewritten, every third with a TTL
+					want[k] = []byte(fmt.Sprint("new", i))
+					second.Puts = append(second.Puts, statedb.Entry{Key: k, Value: want[k], TTL: time.Duration(i%3/2) * time.Hour})
+				}
+				// 300 puts of fresh keys, partly between the TTL ones.
+				if i%10 < 3 {
+					fk := fmt.Sprint("fresh", i)
+					keys = append(keys, fk)
+					want[fk] = []byte(fk)
+					second.Puts = append(second.Puts, statedb.Entry{Key: fk, Value: want[fk]})
+				}
+				if i < 800 {
+					ids = append(ids, fmt.Sprint("id", i))
+				}
+				tk := fmt.Sprint("t", i)
+				switch {
+				case i < 600:
+					second.ClearTimers = append(second.ClearTimers, tk)
+				case i < 700:
+					timers = append(timers, statedb.Timer{Key: tk, Due: int64(i)})
+				default:
+					second.SetTimers = append(second.SetTimers, statedb.Timer{Key: tk, Due: int64(i) + 1000})
+				}
+			}
+			second.IDs = ids
+			for i := 700; i < 1000; i++ {
+				timers = append(timers, statedb.Timer{Key: fmt.Sprint("t", i), Due: int64(i) + 1000})
+			}
+			commit(t, st, second)
+			wantLoad(t, st, p, keys, want)
+			wantSeen(t, st, p, ids, []string{"id800", "id999"})
+			wantDue(t, st, p, 1<<40, 2000, timers)
+			wantClaim(t, st, p, c.Epoch, 2, nil)
+		}},
+		{"a key put twice in one commit keeps the last put", func(t *testing.T) {
+			st := s.newStore(t)
+			p := part("orders", 4)
+			c := acquire(t, st, p)
+			commit(t, st, &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: 1, Puts: []statedb.Entry{
+				{Key: "a", Value: []byte("a1")}, {Key: "b", Value: []byte("b1"), TTL: time.Hour},
+				{Key: "a", Value: []byte("a2"), TTL: time.Hour}, {Key: "b", Value: []byte("b2")},
+				{Key: "c", Value: []byte("c1")}, {Key: "c", Value: []byte("c2")},
+			}})
+			wantLoad(t, st, p, []string{"a", "b", "c"}, map[string][]byte{"a": []byte("a2"), "b": []byte("b2"), "c": []byte("c2")})
 		}},
 		{"a later commit overwrites values", func(t *testing.T) {
 			st := s.newStore(t)
