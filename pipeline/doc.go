@@ -1,0 +1,2 @@
+// Package pipeline loads eddy pipeline files.
+package pipeline

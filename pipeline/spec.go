@@ -1,0 +1,389 @@
+package pipeline
+
+import (
+	"time"
+)
+
+// Spec is a pipeline file, decoded and with defaults applied. Its fields are
+// the file's keys (see the yaml tags); the package documentation describes
+// each one for users. After Load or Parse every default is filled in, so
+// Spec shows the configuration the runtime will actually use.
+type Spec struct {
+	// Name names the pipeline. It namespaces the pipeline's state and the
+	// default consumer group ("eddy-<name>"). Required; lowercase letters,
+	// digits, '-', '_' and '.'.
+	Name string `yaml:"name"`
+	// Kafka is how the worker reaches the cluster and joins its group.
+	Kafka KafkaConfig `yaml:"kafka"`
+	// Source is what the pipeline reads.
+	Source SourceConfig `yaml:"source"`
+	// State selects where state lives.
+	State StateConfig `yaml:"state"`
+	// Dedup configures the idempotency store.
+	Dedup DedupConfig `yaml:"dedup"`
+	// Flush configures how often state is persisted and offsets committed.
+	Flush FlushConfig `yaml:"flush"`
+	// DeadLetter, when set, receives events that fail (bad JSON, CEL errors);
+	// when nil such events are counted and skipped.
+	DeadLetter *DeadLetterConfig `yaml:"dead_letter"`
+	// Steps is the chain of operators every event runs through, in order.
+	Steps []StepConfig `yaml:"steps"`
+	// Sink, when set, is the topic the pipeline writes its output to.
+	Sink *SinkConfig `yaml:"sink"`
+}
+
+// KafkaConfig is the kafka section.
+type KafkaConfig struct {
+	// Brokers are the bootstrap brokers, "host:port" each. An entry may hold
+	// several comma-separated addresses (handy with one ${KAFKA_BROKERS}).
+	// Required unless the binary supplies brokers itself (WithBrokers).
+	Brokers []string `yaml:"brokers"`
+	// Group is the consumer group id. Default "eddy-<name>".
+	Group string `yaml:"group"`
+	// Balance is the partition assignment strategy. Default sticky.
+	Balance Balance `yaml:"balance"`
+	// InstanceID turns on static group membership (needs version >= 2.3.0).
+	InstanceID string `yaml:"instance_id"`
+	// Version is the Kafka protocol version to speak, as accepted by
+	// sarama.ParseKafkaVersion; at least 2.1.0. Default "2.8.0".
+	Version string `yaml:"version"`
+	// ClientID is the client id sent to the brokers. Default "eddy".
+	ClientID string `yaml:"client_id"`
+	// SASL, when set, authenticates to the brokers.
+	SASL *SASLConfig `yaml:"sasl"`
+	// TLS, when set and enabled, encrypts the broker connections.
+	TLS *TLSConfig `yaml:"tls"`
+}
+
+// SASLConfig is kafka.sasl.
+type SASLConfig struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. Default PLAIN.
+	Mechanism SASLMechanism `yaml:"mechanism"`
+	// Username is required.
+	Username string `yaml:"username"`
+	// Password is required. It is never printed in errors.
+	Password string `yaml:"password"`
+}
+
+// TLSConfig is a tls block (kafka.tls, state.redis.tls,
+// state.singlestore.tls). All files are PEM.
+type TLSConfig struct {
+	// Enabled turns TLS on. Default true when the block is present.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is the CA bundle to verify the server with; default: the
+	// system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate and key (mutual TLS);
+	// give both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the server certificate.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables server certificate verification (tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SourceConfig is the source section.
+type SourceConfig struct {
+	// Topics are the topics to consume; at least one.
+	Topics []string `yaml:"topics"`
+	// Format is how record values are decoded. Default json.
+	Format Format `yaml:"format"`
+	// Start is where a group with no committed offset begins. Default earliest.
+	Start Start `yaml:"start"`
+	// EventID is a CEL expression giving the event's id (string or int), used
+	// by dedup. Default: "<topic>-<partition>-<offset>".
+	EventID string `yaml:"event_id"`
+	// EventTime is a CEL expression giving the event's time (a timestamp, or
+	// an int of Unix milliseconds). Default: the Kafka record timestamp.
+	EventTime string `yaml:"event_time"`
+	// Watermark tunes event-time progress.
+	Watermark WatermarkConfig `yaml:"watermark"`
+}
+
+// WatermarkConfig is source.watermark.
+type WatermarkConfig struct {
+	// AllowedLateness is how far behind the newest event time seen the
+	// watermark trails (out-of-orderness tolerated). Default 0s.
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	// IdleTimeout, when > 0, advances the watermark of a partition that has
+	// received nothing for this long. Default 0s (off).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// StateConfig is the state section.
+type StateConfig struct {
+	// Backend is memory, redis or singlestore. Default memory.
+	Backend Backend `yaml:"backend"`
+	// Redis configures the redis backend; required when Backend is redis and
+	// ignored otherwise.
+	Redis *RedisConfig `yaml:"redis"`
+	// SingleStore configures the singlestore backend; required when Backend
+	// is singlestore and ignored otherwise.
+	SingleStore *SingleStoreConfig `yaml:"singlestore"`
+}
+
+// RedisConfig is state.redis.
+type RedisConfig struct {
+	// Addrs are "host:port" addresses; at least one. Several addresses
+	// without MasterName mean a Redis Cluster.
+	Addrs []string `yaml:"addrs"`
+	// Username and Password authenticate (Redis ACL / AUTH). The password
+	// is never printed in errors.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// DB is the database number; must be 0 on a cluster.
+	DB int `yaml:"db"`
+	// KeyPrefix is prepended to every key eddy writes.
+	KeyPrefix string `yaml:"key_prefix"`
+	// TLS, when set and enabled, encrypts the connections.
+	TLS *TLSConfig `yaml:"tls"`
+	// MasterName selects Redis Sentinel: Addrs are then the sentinels.
+	MasterName string `yaml:"master_name"`
+}
+
+// SingleStoreConfig is state.singlestore.
+type SingleStoreConfig struct {
+	// DSN is a go-sql-driver/mysql data source name,
+	// "user:password@tcp(host:3306)/db". Required; never printed in errors.
+	DSN string `yaml:"dsn"`
+	// Dialect is singlestore or mysql (MySQL/MariaDB, for tests); it only
+	// changes the DDL. Default singlestore.
+	Dialect Dialect `yaml:"dialect"`
+	// TLS, when set and enabled, encrypts the connections.
+	TLS *TLSConfig `yaml:"tls"`
+}
+
+// DedupConfig is the dedup section.
+type DedupConfig struct {
+	// Enabled drops events whose id was already seen. Default false.
+	Enabled bool `yaml:"enabled"`
+	// TTL is how long an event id is remembered. Default 24h.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// FlushConfig is the flush section.
+type FlushConfig struct {
+	// MaxMessages flushes after this many messages of a partition. Default 1000.
+	MaxMessages int `yaml:"max_messages"`
+	// Interval flushes at least this often. Default 100ms.
+	Interval time.Duration `yaml:"interval"`
+	// ShutdownTimeout bounds the final flush on shutdown. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DeadLetterConfig is the dead_letter section.
+type DeadLetterConfig struct {
+	// Topic receives failed events with error headers. Required.
+	Topic string `yaml:"topic"`
+}
+
+// StepConfig is one item of steps: exactly one of its fields is set.
+type StepConfig struct {
+	// Filter is a CEL expression (bool); events for which it is false are dropped.
+	Filter string `yaml:"filter"`
+	// Set adds or replaces fields of the event (field name -> CEL expression).
+	Set FieldExprs `yaml:"set"`
+	// Map replaces the event with a new object of these fields.
+	Map FieldExprs `yaml:"map"`
+	// Key is a CEL expression (string or int) giving the record's new key.
+	Key string `yaml:"key"`
+	// Processor runs a custom Go processor registered by name.
+	Processor *ProcessorConfig `yaml:"processor"`
+	// Aggregate is a windowed aggregation.
+	Aggregate *AggregateConfig `yaml:"aggregate"`
+}
+
+// Kind reports which kind of step s is (its one set field).
+func (s *StepConfig) Kind() StepKind {
+	switch {
+	case s.Filter != "":
+		return FilterStep
+	case s.Set != nil:
+		return SetStep
+	case s.Map != nil:
+		return MapStep
+	case s.Key != "":
+		return KeyStep
+	case s.Processor != nil:
+		return ProcessorStep
+	case s.Aggregate != nil:
+		return AggregateStep
+	}
+	return 0
+}
+
+// FieldExprs is a YAML mapping of names to CEL expressions, kept in file order.
+type FieldExprs []FieldExpr
+
+// FieldExpr is one entry of a FieldExprs mapping.
+type FieldExpr struct {
+	Name string // the mapping key
+	Expr string // the CEL expression (or, in aggregate values, "func(expr)")
+}
+
+// ProcessorConfig is a processor step.
+type ProcessorConfig struct {
+	// Name is the name the custom processor was registered under. Required.
+	Name string `yaml:"name"`
+	// Config is handed to the processor as is (any YAML mapping).
+	Config map[string]any `yaml:"config"`
+}
+
+// AggregateConfig is an aggregate step.
+type AggregateConfig struct {
+	// Name names the aggregate's state and outputs; unique in the pipeline.
+	// Default "step<N>", N being the step's index in steps (from 0).
+	Name string `yaml:"name"`
+	// Key is a CEL expression giving the group key (string or int).
+	Key string `yaml:"key"`
+	// Window is the window to aggregate over.
+	Window WindowConfig `yaml:"window"`
+	// Values are the aggregates to compute, name -> "func(expr)": count(),
+	// sum(x), avg(x), min(x), max(x), first(x), last(x), count_distinct(x).
+	Values FieldExprs `yaml:"values"`
+	// Emit is on_close (one final result per window) or on_update (a result
+	// per change). Default on_close.
+	Emit Emit `yaml:"emit"`
+	// Late, when set, receives events that arrive after their window closed;
+	// otherwise they are counted and dropped.
+	Late *LateConfig `yaml:"late"`
+	// Retention keeps a window's state this much longer after end + grace.
+	// Default 0s.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// WindowConfig is aggregate.window: exactly one of Tumbling, Hopping and
+// Session is set.
+type WindowConfig struct {
+	// Tumbling is the size of back-to-back, non-overlapping windows.
+	Tumbling time.Duration `yaml:"tumbling"`
+	// Hopping is the size of overlapping windows that start every Advance.
+	Hopping time.Duration `yaml:"hopping"`
+	// Advance is the hop of a hopping window: 0 < advance <= hopping.
+	Advance time.Duration `yaml:"advance"`
+	// Session is the inactivity gap that closes a session window.
+	Session time.Duration `yaml:"session"`
+	// Grace is how long after its end a window still accepts events. Default 0s.
+	Grace time.Duration `yaml:"grace"`
+}
+
+// LateConfig is aggregate.late.
+type LateConfig struct {
+	// Topic receives late events. Required.
+	Topic string `yaml:"topic"`
+}
+
+// SinkConfig is the sink section.
+type SinkConfig struct {
+	// Topic is the output topic. Required.
+	Topic string `yaml:"topic"`
+	// Key is a CEL expression (string or int) giving the output record's key.
+	// Default: the record's current key.
+	Key string `yaml:"key"`
+	// Partitioner is hash (Java-compatible murmur2), random or roundrobin.
+	// Default hash.
+	Partitioner Partitioner `yaml:"partitioner"`
+	// Format is json (the event as a JSON object) or raw (the event's
+	// "value" field, a string or bytes, as is). Default json.
+	Format Format `yaml:"format"`
+}
+
+// Balance is a consumer group assignment strategy.
+type Balance string
+
+// The balance strategies.
+const (
+	BalanceSticky            Balance = "sticky"
+	BalanceCooperativeSticky Balance = "cooperative-sticky"
+	BalanceRange             Balance = "range"
+	BalanceRoundRobin        Balance = "roundrobin"
+)
+
+func (Balance) allowed() []string {
+	return []string{"sticky", "cooperative-sticky", "range", "roundrobin"}
+}
+
+// Format is a record value encoding.
+type Format string
+
+// The formats.
+const (
+	FormatJSON Format = "json" // a JSON object
+	FormatRaw  Format = "raw"  // bytes; the event is {"value": "<bytes as string>"}
+)
+
+func (Format) allowed() []string { return []string{"json", "raw"} }
+
+// Start is where a group with no committed offset starts reading.
+type Start string
+
+// The start positions.
+const (
+	StartEarliest Start = "earliest"
+	StartLatest   Start = "latest"
+)
+
+func (Start) allowed() []string { return []string{"earliest", "latest"} }
+
+// Backend is a state backend.
+type Backend string
+
+// The backends.
+const (
+	BackendMemory      Backend = "memory"
+	BackendRedis       Backend = "redis"
+	BackendSingleStore Backend = "singlestore"
+)
+
+func (Backend) allowed() []string { return []string{"memory", "redis", "singlestore"} }
+
+// Dialect is the SQL dialect of the singlestore backend.
+type Dialect string
+
+// The dialects.
+const (
+	DialectSingleStore Dialect = "singlestore"
+	DialectMySQL       Dialect = "mysql"
+)
+
+func (Dialect) allowed() []string { return []string{"singlestore", "mysql"} }
+
+// SASLMechanism is a Kafka SASL mechanism.
+type SASLMechanism string
+
+// The SASL mechanisms.
+const (
+	SASLPlain       SASLMechanism = "PLAIN"
+	SASLScramSHA256 SASLMechanism = "SCRAM-SHA-256"
+	SASLScramSHA512 SASLMechanism = "SCRAM-SHA-512"
+)
+
+func (SASLMechanism) allowed() []string { return []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} }
+
+// Emit is when an aggregate emits results.
+type Emit string
+
+// The emit modes.
+const (
+	EmitOnClose  Emit = "on_close"
+	EmitOnUpdate Emit = "on_update"
+)
+
+func (Emit) allowed() []string { return []string{"on_close", "on_update"} }
+
+// Partitioner chooses the output partition of a sink record.
+type Partitioner string
+
+// The partitioners.
+const (
+	PartitionerHash       Partitioner = "hash"
+	PartitionerRandom     Partitioner = "random"
+	PartitionerRoundRobin Partitioner = "roundrobin"
+)
+
+func (Partitioner) allowed() []string { return []string{"hash", "random", "roundrobin"} }
+
+// enum is implemented by the string types above; the decoder checks values
+// against allowed().
+type enum interface{ allowed() []string }

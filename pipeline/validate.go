@@ -1,0 +1,463 @@
+package pipeline
+
+import (
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-sql-driver/mysql"
+)
+
+// The defaults applied after decoding.
+const (
+	DefaultKafkaVersion    = "2.8.0"
+	DefaultClientID        = "eddy"
+	DefaultDedupTTL        = 24 * time.Hour
+	DefaultFlushMessages   = 1000
+	DefaultFlushInterval   = 100 * time.Millisecond
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+var (
+	nameRe      = regexp.MustCompile(`^[a-z0-9._-]{1,100}$`)
+	aggNameRe   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+	topicNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
+)
+
+var stepKinds = []string{"filter", "set", "map", "key", "processor", "aggregate"}
+
+// fail records an error for path at the position of path's node (or its
+// nearest ancestor's), unless path or an ancestor already has one.
+func (c *checker) fail(path, format string, args ...any) {
+	for p := path; ; {
+		if c.errs.has(p) {
+			return
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			if c.errs.has("") {
+				return // the file is not a mapping: nothing else makes sense
+			}
+			break
+		}
+		p = p[:i]
+	}
+	line, col := 1, 1
+	if n := c.d.node(path); n != nil {
+		line, col = n.Line, n.Column
+	}
+	c.errs.add(line, col, path, format, args...)
+}
+
+func (c *checker) missing(path string) { c.fail(path, "required field missing") }
+
+// errorUnder reports whether an error was recorded for path or a field
+// below it.
+func (c *checker) errorUnder(path string) bool {
+	for f := range c.errs.fields {
+		if f == path || strings.HasPrefix(f, path+".") || strings.HasPrefix(f, path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// positive applies def to a duration left out of the file and checks that a
+// given one is > 0.
+func (c *checker) positive(path string, d *time.Duration, def time.Duration) {
+	if !c.d.has(path) || (*d == 0 && isNullAt(c, path)) {
+		*d = def
+		return
+	}
+	if *d <= 0 {
+		c.fail(path, "must be greater than 0, got %s", *d)
+	}
+}
+
+func isNullAt(c *checker, path string) bool {
+	n, ok := c.d.nodes[path]
+	return ok && isNull(n)
+}
+
+func (c *checker) nonNegative(path string, d time.Duration) {
+	if d < 0 {
+		c.fail(path, "must not be negative, got %s", d)
+	}
+}
+
+func (c *checker) topic(path, t string) {
+	switch {
+	case t == "":
+		c.missing(path)
+	case t == "." || t == ".." || !topicNameRe.MatchString(t):
+		c.fail(path, "%q is not a valid topic name (1-249 of letters, digits, '.', '_' and '-')", t)
+	}
+}
+
+// notSource rejects writing to a topic the pipeline reads: every output
+// would be read back as input.
+func (c *checker) notSource(path, t string) {
+	for _, s := range c.spec.Source.Topics {
+		if s == t && t != "" {
+			c.fail(path, "topic %q is also a source topic: the pipeline would read its own output", t)
+			return
+		}
+	}
+}
+
+func checkHostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "want host:port"
+	}
+	if host == "" {
+		return "missing host"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "port must be a number from 1 to 65535"
+	}
+	return ""
+}
+
+func (c *checker) validate() {
+	s := c.spec
+	switch {
+	case s.Name == "":
+		c.missing("name")
+	case !nameRe.MatchString(s.Name):
+		c.fail("name", "%q: use 1-100 lowercase letters, digits, '-', '_' and '.'", s.Name)
+	}
+	c.kafka()
+	c.source()
+	c.state()
+	c.positive("dedup.ttl", &s.Dedup.TTL, DefaultDedupTTL)
+	if !c.d.has("flush.max_messages") || isNullAt(c, "flush.max_messages") {
+		s.Flush.MaxMessages = DefaultFlushMessages
+	} else if s.Flush.MaxMessages <= 0 {
+		c.fail("flush.max_messages", "must be greater than 0, got %d", s.Flush.MaxMessages)
+	}
+	c.positive("flush.interval", &s.Flush.Interval, DefaultFlushInterval)
+	c.positive("flush.shutdown_timeout", &s.Flush.ShutdownTimeout, DefaultShutdownTimeout)
+	if dl := s.DeadLetter; dl != nil {
+		c.topic("dead_letter.topic", dl.Topic)
+		c.notSource("dead_letter.topic", dl.Topic)
+	}
+	c.steps()
+	if k := s.Sink; k != nil {
+		c.topic("sink.topic", k.Topic)
+		c.notSource("sink.topic", k.Topic)
+		if k.Partitioner == "" {
+			k.Partitioner = PartitionerHash
+		}
+		if k.Format == "" {
+			k.Format = FormatJSON
+		}
+	}
+	if s.Sink == nil && !c.errorUnder("steps") {
+		effect := false
+		for i := range s.Steps {
+			if k := s.Steps[i].Kind(); k == AggregateStep || k == ProcessorStep {
+				effect = true
+			}
+		}
+		if !effect {
+			c.fail("", "the pipeline has no effect: add a sink, or an aggregate or processor step")
+		}
+	}
+}
+
+func (c *checker) kafka() {
+	k := &c.spec.Kafka
+	if c.opts.brokers != nil {
+		k.Brokers = c.opts.brokers
+	} else if !c.errs.has("kafka.brokers") {
+		var out []string
+		for i, b := range k.Brokers {
+			path := indexPath("kafka.brokers", i)
+			for _, part := range strings.Split(b, ",") {
+				part = strings.TrimSpace(part)
+				if part == "" {
+					continue
+				}
+				if msg := checkHostPort(part); msg != "" {
+					c.fail(path, "broker %q: %s", part, msg)
+				}
+				out = append(out, part)
+			}
+		}
+		switch {
+		case len(k.Brokers) == 0:
+			c.missing("kafka.brokers")
+		case len(out) == 0:
+			c.fail("kafka.brokers", "no broker address (is the environment variable empty?)")
+		}
+		k.Brokers = out
+	}
+	if k.Group == "" && c.spec.Name != "" {
+		k.Group = "eddy-" + c.spec.Name
+	}
+	if k.Balance == "" {
+		k.Balance = BalanceSticky
+	}
+	if k.ClientID == "" {
+		k.ClientID = DefaultClientID
+	}
+	if k.Version == "" {
+		k.Version = DefaultKafkaVersion
+	}
+	v, err := sarama.ParseKafkaVersion(k.Version)
+	switch {
+	case err != nil:
+		c.fail("kafka.version", "%q is not a Kafka version such as 3.9.0", k.Version)
+	case !v.IsAtLeast(sarama.V2_1_0_0):
+		c.fail("kafka.version", "%s is too old: eddy needs 2.1.0 or later", k.Version)
+	default:
+		c.kafkaVersion = v
+		if k.InstanceID != "" && !v.IsAtLeast(sarama.V2_3_0_0) {
+			c.fail("kafka.instance_id", "static membership needs kafka.version 2.3.0 or later, got %s", k.Version)
+		}
+	}
+	if sc := k.SASL; sc != nil {
+		if sc.Mechanism == "" {
+			sc.Mechanism = SASLPlain
+		}
+		if sc.Username == "" {
+			c.missing("kafka.sasl.username")
+		}
+		if sc.Password == "" {
+			c.missing("kafka.sasl.password")
+		}
+	}
+	c.tls("kafka.tls", k.TLS)
+}
+
+func (c *checker) tls(path string, t *TLSConfig) {
+	if t == nil {
+		return
+	}
+	if !c.d.has(path+".enabled") || isNullAt(c, path+".enabled") {
+		t.Enabled = true
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		field := path + ".key_file"
+		if t.CertFile == "" {
+			field = path + ".cert_file"
+		}
+		c.fail(field, "cert_file and key_file go together: set both or neither")
+	}
+}
+
+func (c *checker) source() {
+	src := &c.spec.Source
+	if len(src.Topics) == 0 {
+		c.missing("source.topics")
+	}
+	seen := make(map[string]bool)
+	for i, t := range src.Topics {
+		path := indexPath("source.topics", i)
+		c.topic(path, t)
+		if seen[t] && t != "" {
+			c.fail(path, "topic %q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	if src.Format == "" {
+		src.Format = FormatJSON
+	}
+	if src.Start == "" {
+		src.Start = StartEarliest
+	}
+	c.nonNegative("source.watermark.allowed_lateness", src.Watermark.AllowedLateness)
+	c.nonNegative("source.watermark.idle_timeout", src.Watermark.IdleTimeout)
+}
+
+func (c *checker) state() {
+	st := &c.spec.State
+	if st.Backend == "" {
+		st.Backend = BackendMemory
+	}
+	switch st.Backend {
+	case BackendRedis:
+		r := st.Redis
+		if r == nil {
+			c.fail("state.redis", "required when state.backend is redis")
+			return
+		}
+		if len(r.Addrs) == 0 {
+			c.missing("state.redis.addrs")
+		}
+		for i, a := range r.Addrs {
+			if msg := checkHostPort(a); msg != "" {
+				c.fail(indexPath("state.redis.addrs", i), "address %q: %s", a, msg)
+			}
+		}
+		if r.DB < 0 {
+			c.fail("state.redis.db", "must not be negative, got %d", r.DB)
+		} else if r.DB != 0 && len(r.Addrs) > 1 && r.MasterName == "" {
+			c.fail("state.redis.db", "must be 0 on a Redis Cluster (several addrs without master_name)")
+		}
+		c.tls("state.redis.tls", r.TLS)
+	case BackendSingleStore:
+		ss := st.SingleStore
+		if ss == nil {
+			c.fail("state.singlestore", "required when state.backend is singlestore")
+			return
+		}
+		if ss.Dialect == "" {
+			ss.Dialect = DialectSingleStore
+		}
+		if ss.DSN == "" {
+			c.missing("state.singlestore.dsn")
+		} else {
+			if at := strings.LastIndexByte(ss.DSN, '@'); at > 0 {
+				c.red.add(ss.DSN[:at]) // user:password
+			}
+			if _, err := mysql.ParseDSN(ss.DSN); err != nil {
+				c.fail("state.singlestore.dsn", "the value (not shown) is not a valid DSN such as user:password@tcp(host:3306)/dbname: %s", c.red.apply(err.Error()))
+			}
+		}
+		c.tls("state.singlestore.tls", ss.TLS)
+	}
+}
+
+func (c *checker) steps() {
+	names := make(map[string]int) // aggregate name -> line
+	for i := range c.spec.Steps {
+		st := &c.spec.Steps[i]
+		path := indexPath("steps", i)
+		var kinds []string
+		for _, k := range stepKinds {
+			if c.d.has(path + "." + k) {
+				kinds = append(kinds, k)
+			}
+		}
+		switch {
+		case len(kinds) == 0:
+			if !c.errorUnder(path) {
+				c.fail(path, "a step needs one of %s", strings.Join(stepKinds, ", "))
+			}
+			continue
+		case len(kinds) > 1:
+			c.fail(path, "one step holds %s: put each in its own list item", strings.Join(kinds, " and "))
+			continue
+		}
+		kp := path + "." + kinds[0]
+		switch kinds[0] {
+		case "filter":
+			if st.Filter == "" {
+				c.fail(kp, "empty expression")
+			}
+		case "set":
+			if len(st.Set) == 0 {
+				c.fail(kp, "want at least one field")
+			}
+		case "map":
+			if len(st.Map) == 0 {
+				c.fail(kp, "want at least one field")
+			}
+		case "key":
+			if st.Key == "" {
+				c.fail(kp, "empty expression")
+			}
+		case "processor":
+			c.processor(kp, st.Processor)
+		case "aggregate":
+			c.aggregate(kp, i, st.Aggregate, names)
+		}
+	}
+}
+
+func (c *checker) processor(path string, p *ProcessorConfig) {
+	if p == nil {
+		c.fail(path, "want a mapping with name and config")
+		return
+	}
+	switch {
+	case p.Name == "":
+		c.missing(path + ".name")
+	case c.opts.processors != nil && !c.opts.processors[p.Name]:
+		known := make([]string, 0, len(c.opts.processors))
+		for n := range c.opts.processors {
+			known = append(known, n)
+		}
+		sort.Strings(known)
+		list := "none are registered"
+		if len(known) > 0 {
+			list = "registered: " + strings.Join(known, ", ")
+		}
+		c.fail(path+".name", "unknown processor %q (%s)", p.Name, list)
+	}
+}
+
+func (c *checker) aggregate(path string, i int, a *AggregateConfig, names map[string]int) {
+	if a == nil {
+		c.fail(path, "want a mapping with key, window and values")
+		return
+	}
+	if a.Name == "" {
+		a.Name = "step" + strconv.Itoa(i)
+	}
+	if !aggNameRe.MatchString(a.Name) {
+		c.fail(path+".name", "%q: use 1-100 letters, digits, '-', '_' and '.'", a.Name)
+	} else {
+		line := c.d.node(path + ".name").Line
+		if first, dup := names[a.Name]; dup {
+			c.fail(path+".name", "duplicate aggregate name %q (first used on line %d)", a.Name, first)
+		}
+		names[a.Name] = line
+	}
+	if a.Key == "" {
+		c.missing(path + ".key")
+	}
+	wp := path + ".window"
+	if !c.d.has(wp) {
+		c.missing(wp)
+	} else {
+		var set []string
+		for _, k := range []string{"tumbling", "hopping", "session"} {
+			if c.d.has(wp + "." + k) {
+				set = append(set, k)
+			}
+		}
+		w := &a.Window
+		switch {
+		case len(set) == 0:
+			c.fail(wp, "want one of tumbling, hopping or session")
+		case len(set) > 1:
+			c.fail(wp, "%s exclude each other: choose one", strings.Join(set, " and "))
+		default:
+			size := map[string]time.Duration{"tumbling": w.Tumbling, "hopping": w.Hopping, "session": w.Session}[set[0]]
+			if size <= 0 {
+				c.fail(wp+"."+set[0], "must be greater than 0, got %s", size)
+			}
+			if set[0] == "hopping" {
+				switch {
+				case !c.d.has(wp + ".advance"):
+					c.fail(wp+".advance", "required for a hopping window")
+				case w.Advance <= 0:
+					c.fail(wp+".advance", "must be greater than 0, got %s", w.Advance)
+				case size > 0 && w.Advance > size:
+					c.fail(wp+".advance", "%s is larger than the window (%s)", w.Advance, size)
+				}
+			} else if c.d.has(wp + ".advance") {
+				c.fail(wp+".advance", "only hopping windows have an advance")
+			}
+		}
+		c.nonNegative(wp+".grace", w.Grace)
+	}
+	if len(a.Values) == 0 {
+		c.fail(path+".values", "want at least one value, e.g. {clicks: count()}")
+	}
+	if a.Emit == "" {
+		a.Emit = EmitOnClose
+	}
+	if a.Late != nil {
+		c.topic(path+".late.topic", a.Late.Topic)
+		c.notSource(path+".late.topic", a.Late.Topic)
+	}
+	c.nonNegative(path+".retention", a.Retention)
+}
