@@ -22,8 +22,13 @@ const maxJSONDepth = 10000
 // float64). This keeps CEL's int and double apart: event.qty * 2 stays an
 // int. Strings are decoded like encoding/json does (invalid UTF-8 becomes
 // U+FFFD); a repeated key keeps its last value. Anything but one JSON object
-// (with surrounding whitespace) is an error. DecodeJSON is safe for
-// concurrent use.
+// (with surrounding whitespace) is an error, as is a number too large for a
+// float64. DecodeJSON is safe for concurrent use.
+//
+// Memory: to save an allocation per string, the keys and string values
+// without escapes are slices of a single copy of b. Keeping any of them
+// keeps that whole copy alive (b itself is not retained): to hold a string
+// long after the event (a cache key, say), strings.Clone it.
 func DecodeJSON(b []byte) (map[string]any, error) {
 	// All escape-free strings are slices of one copy of the input: one
 	// allocation instead of one per key and value.

@@ -581,3 +581,13 @@ steps:
 		}
 	}
 }
+
+func BenchmarkLoadFull(b *testing.B) {
+	opt := envMap(map[string]string{"KAFKA_BROKERS": "k1:9092", "KAFKA_PASSWORD": "pw-pw-pw"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load("testdata/full.yaml", opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

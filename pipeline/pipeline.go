@@ -36,9 +36,9 @@ type Pipeline struct {
 
 // Source is the compiled source section.
 type Source struct {
-	Topics []string
-	Format Format
-	Start  Start
+	Topics []string // the topics to consume
+	Format Format   // how record values are decoded (see Decode)
+	Start  Start    // where a group without committed offsets starts
 	// EventID computes an event's id; nil means "<topic>-<partition>-<offset>".
 	EventID *Expr
 	// EventTime computes an event's time; nil means the record timestamp.
@@ -73,10 +73,10 @@ func (k StepKind) String() string {
 
 // Step is one compiled step. Which fields are set depends on Kind.
 type Step struct {
-	Kind  StepKind
-	Index int    // position in steps, from 0
-	Field string // "steps[<Index>]", the prefix of its errors
-	Line  int    // line of the step in the file
+	Kind  StepKind // which of the fields below is set
+	Index int      // position in steps, from 0
+	Field string   // "steps[<Index>]", the prefix of its errors
+	Line  int      // line of the step in the file
 	// Filter is the condition of a FilterStep.
 	Filter *Expr
 	// Fields are the fields of a SetStep or MapStep, in file order.
@@ -91,13 +91,13 @@ type Step struct {
 
 // Field is one named expression of a set or map step.
 type Field struct {
-	Name string
-	Expr *Expr
+	Name string // the event field written
+	Expr *Expr  // its value
 }
 
 // ProcessorRef is a processor step: the registered name and its config.
 type ProcessorRef struct {
-	Name string
+	Name string // the registered processor name
 	// Config is the step's config mapping (nil when absent).
 	Config map[string]any
 	// Node is the config's YAML node (nil when absent), after ${VAR}
@@ -123,7 +123,7 @@ type Aggregate struct {
 	Key    *Expr      // the group key (string or int)
 	Window WindowSpec // the window
 	Values []AggValue // the aggregates, in file order
-	Emit   Emit
+	Emit   Emit       // when results are emitted
 	// LateTopic receives late events; "" means count and drop them.
 	LateTopic string
 	// Retention is extra state lifetime after a window's end + grace.
@@ -155,10 +155,10 @@ func (k WindowKind) String() string {
 // no Size.
 type WindowSpec struct {
 	Kind    WindowKind
-	Size    time.Duration
-	Advance time.Duration
-	Gap     time.Duration
-	Grace   time.Duration
+	Size    time.Duration // window length (tumbling, hopping)
+	Advance time.Duration // distance between window starts (tumbling: Size)
+	Gap     time.Duration // inactivity that closes a session window
+	Grace   time.Duration // how long after its end a window accepts events
 }
 
 // AggFunc is an aggregate function.
@@ -178,18 +178,18 @@ const (
 
 // AggValue is one aggregate of an aggregate step: Name = Func(Arg).
 type AggValue struct {
-	Name string
-	Func AggFunc
-	Arg  *Expr // nil for count
+	Name string  // the result field
+	Func AggFunc // the function
+	Arg  *Expr   // its argument; nil for count
 }
 
 // Sink is the compiled sink section.
 type Sink struct {
-	Topic string
+	Topic string // the output topic
 	// Key computes the output key; nil means the record's current key.
 	Key         *Expr
-	Partitioner Partitioner
-	Format      Format
+	Partitioner Partitioner // how output partitions are chosen
+	Format      Format      // how events are encoded (see Encode)
 }
 
 // Option configures Load and Parse.
