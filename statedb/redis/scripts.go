@@ -23,9 +23,11 @@ return {e, r[1], r[2]}
 // commitSrc applies one statedb.Commit if its epoch is current.
 // It returns {1} on success and {0, current epoch} when fenced, having
 // written nothing. Every argument is validated by the client, so no write
-// command below can fail on its arguments; once the first write succeeds
-// Redis also lets the rest run even under maxmemory (a script that has
-// written is never stopped half-way by OOM).
+// command below can fail on its arguments. Memory: Redis refuses a
+// script's first write of a "denyoom" command when used_memory is over
+// maxmemory, and never stops a script that has written; the first write
+// here is HSET (denyoom), so a full Redis refuses the whole commit and a
+// commit that started runs to its end.
 //
 //	KEYS[1] meta hash, KEYS[2] ids zset, KEYS[3] timers zset,
 //	KEYS[4 .. 3+nd] state keys to delete, then np state keys to put.
@@ -38,6 +40,15 @@ const commitSrc = `
 local cur = redis.call('HGET', KEYS[1], 'epoch')
 if not cur or cur ~= ARGV[1] then
   return {0, tonumber(cur or '0')}
+end
+-- The first write is HSET, which Redis refuses when memory is full: the
+-- commit then fails before writing anything. (After any first write Redis
+-- lets a script run to its end, whatever the memory.)
+if ARGV[3] == '' then
+  redis.call('HSET', KEYS[1], 'offset', ARGV[2])
+  redis.call('HDEL', KEYS[1], 'meta')
+else
+  redis.call('HSET', KEYS[1], 'offset', ARGV[2], 'meta', ARGV[3])
 end
 local nd, np, ni = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local idttl, nc, ns = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -110,12 +121,6 @@ if ns > 0 then
       nz = 0
     end
   end
-end
-if ARGV[3] == '' then
-  redis.call('HSET', KEYS[1], 'offset', ARGV[2])
-  redis.call('HDEL', KEYS[1], 'meta')
-else
-  redis.call('HSET', KEYS[1], 'offset', ARGV[2], 'meta', ARGV[3])
 end
 return {1}
 `
