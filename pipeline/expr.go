@@ -109,6 +109,11 @@ func (e *Expr) eval(v *Vars) (ref.Val, error) {
 }
 
 func (e *Expr) fail(err error) error {
+	if err.Error() == "no such overload" {
+		// CEL's message names no types; the usual cause is int and double
+		// mixed in arithmetic.
+		err = fmt.Errorf("%w (operand types do not match, e.g. int * double: convert with double(x) or int(x))", err)
+	}
 	return &EvalError{Field: e.Field, Expr: e.display, File: e.File, Line: e.Line, Err: err}
 }
 

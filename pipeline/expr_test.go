@@ -197,7 +197,7 @@ func TestExprValue(t *testing.T) {
 		{expr: "event.tags.map(t, t + '!')", want: []any{"a!", "b!"}},
 		{expr: "event.?geo.country", want: "fr"},
 		{expr: "event.?geo.city", want: nil},
-		{expr: "event.price * event.qty", wantErr: "no such overload"},
+		{expr: "event.price * event.qty", wantErr: "no such overload (operand types do not match, e.g. int * double: convert with double(x) or int(x))"},
 		{expr: "event.absent", wantErr: "no such key: absent"},
 		{expr: "{1.5: 'x'}", wantErr: "cannot be a JSON object key"},
 		{expr: "type(1)", wantErr: "cannot be converted"},
