@@ -25,6 +25,9 @@ type server struct {
 	dir  string
 	addr string
 	args []string // persistence settings
+	// sentinelOf, if set, makes the process a Sentinel monitoring the
+	// master at this address as "mymaster".
+	sentinelOf string
 	cmd  *exec.Cmd
 	exit chan error // the running process's Wait result
 }
@@ -56,6 +59,23 @@ func startServer(t testing.TB, persistence ...string) *server {
 	return s
 }
 
+// startSentinel starts a private Sentinel that monitors the master at
+// masterAddr under the name "mymaster", with a quorum of 1.
+func startSentinel(t testing.TB, masterAddr string) *server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is not on PATH (%v): run `make services`, which installs it", err)
+	}
+	s := &server{t: t, bin: bin, dir: t.TempDir(), sentinelOf: masterAddr}
+	s.addr = freeAddr(t)
+	if err := s.start(); err != nil {
+		t.Fatalf("start redis-server --sentinel: %v", err)
+	}
+	t.Cleanup(s.kill)
+	return s
+}
+
 // freeAddr returns a loopback address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
@@ -75,6 +95,20 @@ func (s *server) start() error {
 		"--bind", "127.0.0.1", "--port", port, "--dir", s.dir, "--save", "",
 		"--maxmemory-policy", "noeviction", "--daemonize", "no",
 		"--logfile", filepath.Join(s.dir, "redis.log"),
+	}
+	if s.sentinelOf != "" {
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil { // Sentinel rewrites it: keep it across restarts
+			host, mport, _ := net.SplitHostPort(s.sentinelOf)
+			text := fmt.Sprintf("sentinel monitor mymaster %s %s 1\n"+
+				"sentinel down-after-milliseconds mymaster 1000\n"+
+				"sentinel failover-timeout mymaster 3000\n", host, mport)
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				return err
+			}
+		}
+		args = []string{conf, "--sentinel", "--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
+			"--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log")}
 	}
 	s.cmd = exec.Command(s.bin, append(args, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
