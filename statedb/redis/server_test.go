@@ -28,8 +28,8 @@ type server struct {
 	// sentinelOf, if set, makes the process a Sentinel monitoring the
 	// master at this address as "mymaster".
 	sentinelOf string
-	cmd  *exec.Cmd
-	exit chan error // the running process's Wait result
+	cmd        *exec.Cmd
+	exit       chan error // the running process's Wait result
 }
 
 // aofAlways is the persistence "a store restart loses nothing" needs.
