@@ -1,0 +1,92 @@
+// Command worker runs eddy pipelines.
+//
+//	worker run -c pipeline.yaml        join the pipeline's consumer group and process
+//	worker validate -c pipeline.yaml   check a pipeline file; list every error
+//	worker dev [-c pipeline.yaml]      embedded broker, memory state, sample data
+//	worker version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `eddy worker — stream processing for Kafka with external state
+
+usage:
+  worker run -c pipeline.yaml [flags]      run a pipeline as a member of its consumer group
+  worker validate -c pipeline.yaml         check a pipeline file and list every error (exit 1)
+  worker dev [-c pipeline.yaml] [flags]    try a pipeline with nothing installed: embedded
+                                           Kafka-protocol broker, memory state, sample events
+  worker version                           print the version
+
+Run "worker <command> -h" for a command's flags.
+`
+
+// errUsage marks a command-line mistake: exit code 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(args[1:], stdout, stderr)
+	case "validate":
+		err = cmdValidate(args[1:], stdout, stderr)
+	case "dev":
+		err = cmdDev(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "eddy worker", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "worker: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintln(stderr, "worker:", err)
+		return 1
+	}
+}
+
+// newFlags makes a command's flag set that reports errors as errUsage.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("worker "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}

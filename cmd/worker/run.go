@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/eddy-streams/eddy/pipeline"
+	"github.com/eddy-streams/eddy/processor"
+)
+
+func cmdRun(args []string, _, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	path := fs.String("c", "", "pipeline file (required)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	brokers := fs.String("brokers", "", "override kafka.brokers (comma-separated host:port)")
+	instance := fs.String("instance-id", os.Getenv("EDDY_INSTANCE_ID"),
+		"static group membership id (default $EDDY_INSTANCE_ID, else kafka.instance_id)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "worker run: -c pipeline.yaml is required")
+		return errUsage
+	}
+	log, err := newLogger(*level, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	p, err := pipeline.Load(*path)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	store, err := openStore(ctx, p, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	opts := []processor.Option{processor.WithStore(store), processor.WithLogger(log)}
+	if *brokers != "" {
+		opts = append(opts, processor.WithBrokers(strings.Split(*brokers, ",")...))
+	}
+	if *instance != "" {
+		opts = append(opts, processor.WithInstanceID(*instance))
+	}
+	w, err := processor.New(p, opts...)
+	if err != nil {
+		return err
+	}
+	return runUntilSignal(ctx, w, p.Spec.Flush.ShutdownTimeout, log)
+}
+
+// runUntilSignal runs w until ctx ends (SIGINT/SIGTERM), then gives it the
+// shutdown timeout (plus a margin to leave the group) to flush, commit and
+// leave, and fails if it takes longer.
+func runUntilSignal(ctx context.Context, w *processor.Worker, shutdown time.Duration, log *zap.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: flushing partitions and leaving the group", zap.Duration("deadline", shutdown+5*time.Second))
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(shutdown + 5*time.Second):
+		return errors.New("shutdown deadline exceeded; uncommitted work will be replayed by the next owner")
+	}
+}
+
+// newLogger makes the binary's logger: JSON for run, colored console for dev.
+func newLogger(level string, console bool, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	var enc zapcore.Encoder
+	if console {
+		ec := zap.NewDevelopmentEncoderConfig()
+		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		ec.EncodeCaller = nil
+		enc = zapcore.NewConsoleEncoder(ec)
+	} else {
+		ec := zap.NewProductionEncoderConfig()
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)
+	// Sample repeated messages (a poison-event storm) after the first 100 a second.
+	core = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
+	return zap.New(core), nil
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("validate", stderr)
+	path := fs.String("c", "", "pipeline file (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "worker validate: -c pipeline.yaml is required")
+		return errUsage
+	}
+	p, err := pipeline.Load(*path)
+	if err != nil {
+		var errs pipeline.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e)
+			}
+			return fmt.Errorf("%s: %d error(s)", *path, len(errs))
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (pipeline %q, %d steps)\n", *path, p.Spec.Name, len(p.Steps))
+	return nil
+}

@@ -1,0 +1,207 @@
+package processor
+
+import (
+	"context"
+	"time"
+
+	"github.com/eddy-streams/eddy/statedb"
+)
+
+// cache is a partition task's view of its partition's state: values read
+// from the store, and the changes not yet committed. It is owned by the
+// task's goroutine.
+//
+// Clean entries are evicted after a commit once there are more than max;
+// dirty entries stay until committed, so memory is bounded by the cache size
+// plus one batch's writes, not by the number of keys.
+type cache struct {
+	store statedb.Store
+	part  statedb.Partition
+	max   int
+
+	vals  map[string]cached
+	dirt  map[string]struct{}
+	setT  map[string]int64
+	clrT  map[string]struct{}
+	loads int // store round trips, for tests and metrics
+}
+
+type cached struct {
+	val []byte
+	ok  bool // false: known absent (or deleted)
+	ttl time.Duration
+}
+
+func newCache(s statedb.Store, p statedb.Partition, max int) *cache {
+	c := &cache{store: s, part: p, max: max}
+	c.reset()
+	return c
+}
+
+func (c *cache) reset() {
+	c.vals = map[string]cached{}
+	c.dirt = map[string]struct{}{}
+	c.setT = map[string]int64{}
+	c.clrT = map[string]struct{}{}
+}
+
+// get returns a cached value; known reports whether the key is cached at
+// all (present or known absent).
+func (c *cache) get(key string) (val []byte, ok, known bool) {
+	e, known := c.vals[key]
+	return e.val, e.ok, known
+}
+
+// load reads the keys that are not cached, in one store round trip.
+func (c *cache) load(ctx context.Context, keys []string) error {
+	var miss []string
+	seen := map[string]struct{}{}
+	for _, k := range keys {
+		if _, ok := c.vals[k]; ok {
+			continue
+		}
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		miss = append(miss, k)
+	}
+	if len(miss) == 0 {
+		return nil
+	}
+	c.loads++
+	got, err := c.store.Load(ctx, c.part, miss)
+	if err != nil {
+		return err
+	}
+	for _, k := range miss {
+		v, ok := got[k]
+		c.vals[k] = cached{val: v, ok: ok}
+	}
+	return nil
+}
+
+func (c *cache) put(key string, val []byte, ttl time.Duration) {
+	c.vals[key] = cached{val: val, ok: true, ttl: ttl}
+	c.dirt[key] = struct{}{}
+}
+
+func (c *cache) del(key string) {
+	c.vals[key] = cached{}
+	c.dirt[key] = struct{}{}
+}
+
+func (c *cache) setTimer(key string, due int64) {
+	delete(c.clrT, key)
+	c.setT[key] = due
+}
+
+func (c *cache) clearTimer(key string) {
+	delete(c.setT, key)
+	c.clrT[key] = struct{}{}
+}
+
+func (c *cache) dirty() bool {
+	return len(c.dirt) > 0 || len(c.setT) > 0 || len(c.clrT) > 0
+}
+
+// commit builds the store commit of everything dirty.
+func (c *cache) commit(epoch, offset int64, meta []byte) *statedb.Commit {
+	cm := &statedb.Commit{Partition: c.part, Epoch: epoch, Offset: offset, Meta: meta}
+	for k := range c.dirt {
+		e := c.vals[k]
+		if e.ok {
+			cm.Puts = append(cm.Puts, statedb.Entry{Key: k, Value: e.val, TTL: e.ttl})
+		} else {
+			cm.Deletes = append(cm.Deletes, k)
+		}
+	}
+	for k, due := range c.setT {
+		cm.SetTimers = append(cm.SetTimers, statedb.Timer{Key: k, Due: due})
+	}
+	for k := range c.clrT {
+		cm.ClearTimers = append(cm.ClearTimers, k)
+	}
+	return cm
+}
+
+// committed marks everything clean after a successful commit and evicts
+// clean entries beyond the bound.
+func (c *cache) committed() {
+	clear(c.dirt)
+	clear(c.setT)
+	clear(c.clrT)
+	if len(c.vals) <= c.max {
+		return
+	}
+	target := c.max * 3 / 4
+	for k := range c.vals { // map order: a cheap random eviction
+		if len(c.vals) <= target {
+			break
+		}
+		delete(c.vals, k)
+	}
+}
+
+// overlay is the State a Processor sees while it handles one record: its
+// writes are staged and applied to the cache only if Process succeeds, so
+// a failed record leaves no trace.
+type overlay struct {
+	c     *cache
+	puts  map[string]cached
+	order []string
+	// load reads missing keys, retrying while the store is unreachable;
+	// fail keeps its error when it gives up (the task's context ended or it
+	// was fenced): that is not the record's fault, and the batch is
+	// abandoned instead of dead-lettering the record.
+	load func(ctx context.Context, keys []string) error
+	fail error
+}
+
+func (o *overlay) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if e, ok := o.puts[key]; ok {
+		return e.val, e.ok, nil
+	}
+	if v, ok, known := o.c.get(key); known {
+		return v, ok, nil
+	}
+	if err := o.load(ctx, []string{key}); err != nil {
+		o.fail = err
+		return nil, false, err
+	}
+	v, ok, _ := o.c.get(key)
+	return v, ok, nil
+}
+
+func (o *overlay) Put(key string, value []byte, ttl time.Duration) {
+	o.stage(key, cached{val: value, ok: true, ttl: ttl})
+}
+
+func (o *overlay) Delete(key string) { o.stage(key, cached{}) }
+
+func (o *overlay) stage(key string, e cached) {
+	if o.puts == nil {
+		o.puts = map[string]cached{}
+	}
+	if _, ok := o.puts[key]; !ok {
+		o.order = append(o.order, key)
+	}
+	o.puts[key] = e
+}
+
+func (o *overlay) apply() {
+	for _, k := range o.order {
+		e := o.puts[k]
+		if e.ok {
+			o.c.put(k, e.val, e.ttl)
+		} else {
+			o.c.del(k)
+		}
+	}
+	o.discard()
+}
+
+func (o *overlay) discard() {
+	clear(o.puts)
+	o.order = o.order[:0]
+}

@@ -1,0 +1,61 @@
+// Package processor is eddy's runtime: it runs a pipeline as a member of a
+// Kafka consumer group, one partition task per claimed partition, and makes
+// every partition's state, outputs and offsets move together through the
+// flush protocol.
+//
+// # Using it as a library
+//
+//	p, err := pipeline.Load("pipeline.yaml", pipeline.WithProcessors("enrich"))
+//	store := memory.New() // or statedb/redis, statedb/singlestore
+//	w, err := processor.New(p,
+//		processor.WithStore(store),
+//		processor.WithProcessor("enrich", newEnrich),
+//		processor.WithLogger(logger))
+//	err = w.Run(ctx) // until ctx ends; then flush, commit, leave the group
+//
+// Custom code implements Processor and is registered by name with
+// WithProcessor; see examples/custom-processor.
+//
+// # The flush protocol
+//
+// Each claimed partition P is owned by one goroutine, its task; nothing else
+// touches P's state, so the task needs no lock.
+//
+//  1. Claim: Store.Acquire(P) bumps P's epoch and returns its offset
+//     watermark W, the last offset whose effects are persisted. Messages at
+//     or below W are skipped.
+//  2. Batch: messages are gathered until flush.max_messages or
+//     flush.interval, then processed together: decoded, given an event ID
+//     and time, dropped if the ID was seen (one Store.Seen per batch), and
+//     run through the steps. State reads are batched (one Store.Load per
+//     stateful step per batch); writes go to the task's cache; outputs and
+//     dead letters to a buffer.
+//  3. Flush: (a) the buffered messages are produced and acknowledged;
+//     (b) one Store.Commit, conditioned on the epoch, writes the dirty
+//     state, the batch's event IDs and the new W; (c) the Kafka offset is
+//     marked and committed by the session's committer.
+//
+// If (b) fails with statedb.ErrFenced, another worker owns P: the task
+// drops its cache and gives P up. If the store or the brokers are
+// unreachable, the task retries with capped exponential backoff, reading
+// nothing meanwhile (the partition is paused), and never marks an offset
+// beyond what the store holds. A crash anywhere replays from W: outputs of
+// the replayed batch are produced again with the same eddy-id header.
+//
+// # Poison events
+//
+// An event that cannot be decoded, whose CEL expression fails at run time,
+// or that a Processor rejects, goes to the dead-letter topic with headers
+// naming the error, the step and its source (eddy-error, eddy-step,
+// eddy-source-topic, eddy-source-partition, eddy-source-offset), or is
+// counted and logged when no dead-letter topic is set. It never blocks its
+// partition.
+//
+// # Goroutines
+//
+// Run's goroutine drives the consumer group. sarama runs ConsumeClaim on a
+// goroutine per claimed partition: that is the task. A committer goroutine
+// per group session commits marked offsets every commit interval, so that a
+// task never waits for a Kafka commit. Worker.Stats and Worker.Ready read
+// atomics and a mutex-guarded task map.
+package processor

@@ -1,0 +1,102 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eddy-streams/eddy/statedb"
+)
+
+// Option configures a Worker.
+type Option func(*options)
+
+type options struct {
+	log         *zap.Logger
+	store       statedb.Store
+	brokers     []string
+	group       string
+	instanceID  string
+	factories   map[string]Factory
+	commitEvery time.Duration
+	retryMax    time.Duration
+	opTimeout   time.Duration
+	cacheSize   int
+	onOutput    func(*Record)
+}
+
+func defaultOptions() options {
+	return options{
+		log:         zap.NewNop(),
+		factories:   map[string]Factory{},
+		commitEvery: time.Second,
+		retryMax:    10 * time.Second,
+		opTimeout:   30 * time.Second,
+		cacheSize:   100_000,
+	}
+}
+
+// WithLogger sets the logger (default: none). Each partition task logs
+// through a child with the pipeline, topic and partition fields.
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithStore sets the state store; required. The Worker does not close it.
+func WithStore(s statedb.Store) Option { return func(o *options) { o.store = s } }
+
+// WithBrokers overrides the pipeline's kafka.brokers.
+func WithBrokers(addrs ...string) Option { return func(o *options) { o.brokers = addrs } }
+
+// WithGroup overrides the consumer group id (default: kafka.group, else
+// "eddy-<pipeline name>").
+func WithGroup(id string) Option { return func(o *options) { o.group = id } }
+
+// WithInstanceID sets a static group instance id (overrides
+// kafka.instance_id): a restarted member with the same id gets its
+// partitions back without a rebalance.
+func WithInstanceID(id string) Option { return func(o *options) { o.instanceID = id } }
+
+// WithProcessor registers a custom Processor under name, for pipeline steps
+// `processor: {name: ...}`.
+func WithProcessor(name string, f Factory) Option {
+	return func(o *options) { o.factories[name] = f }
+}
+
+// WithCommitInterval sets how often Kafka offsets are committed (default
+// 1s). The store, not Kafka, is the truth about progress: a longer interval
+// only means more messages are read again, and skipped, after a failover.
+func WithCommitInterval(d time.Duration) Option { return func(o *options) { o.commitEvery = d } }
+
+// WithRetryBackoff sets the cap of the exponential backoff used while the
+// store or the broker is unreachable (default 10s).
+func WithRetryBackoff(max time.Duration) Option { return func(o *options) { o.retryMax = max } }
+
+// WithCacheSize bounds the number of state entries each partition task
+// keeps in memory between flushes (default 100,000).
+func WithCacheSize(n int) Option { return func(o *options) { o.cacheSize = n } }
+
+// WithOutputHook calls f with every record the sink has produced and the
+// store has committed. f runs on partition task goroutines and must be
+// safe for concurrent use and quick. It is meant for tests and `worker dev`.
+func WithOutputHook(f func(*Record)) Option { return func(o *options) { o.onOutput = f } }
+
+func (o *options) validate() error {
+	var errs []error
+	if o.store == nil {
+		errs = append(errs, errors.New("processor: no state store (WithStore)"))
+	}
+	if len(o.brokers) == 0 {
+		errs = append(errs, errors.New("processor: kafka.brokers: no brokers"))
+	}
+	if o.log == nil {
+		o.log = zap.NewNop()
+	}
+	if o.commitEvery <= 0 {
+		errs = append(errs, fmt.Errorf("processor: commit interval %v must be positive", o.commitEvery))
+	}
+	if o.cacheSize <= 0 {
+		errs = append(errs, fmt.Errorf("processor: cache size %d must be positive", o.cacheSize))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,103 @@
+package processor
+
+import (
+	"context"
+	"time"
+)
+
+// Record is one event as it moves through a pipeline: decoded from a source
+// message, changed by the steps, and encoded to the sink.
+//
+// A Record belongs to the partition task that created it. A Processor may
+// change it during Process and must not keep it after Process returns.
+type Record struct {
+	// Key is the record's key: the source message key until a `key` step
+	// or a Processor replaces it. The sink partitions by it.
+	Key string
+	// Event is the decoded message (format json: the JSON object, with
+	// integral numbers as int64 and others as float64).
+	Event map[string]any
+	// Headers are the source message's headers.
+	Headers map[string]string
+	// ID is the event ID (source.event_id; by default the eddy-id header
+	// of an upstream eddy pipeline, else "topic-partition-offset").
+	ID string
+	// Time is the event time (source.event_time; by default the Kafka
+	// record timestamp).
+	Time time.Time
+
+	// Where the record came from.
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+
+	// raw is the source message value, kept for the dead-letter topic.
+	raw []byte
+	// srcKey is the source message key, kept for the dead-letter topic.
+	srcKey []byte
+	// outID, when set, is the output's deterministic ID (window results).
+	outID string
+	// seq numbers the outputs derived from one input (0, 1, ...).
+	seq int
+}
+
+// Processor is custom Go code that runs as a pipeline step:
+//
+//	steps:
+//	  - processor: {name: enrich, config: {...}}
+//
+// The runtime creates one Processor per partition task with the Factory
+// registered under that name (WithProcessor), and calls Process from that
+// task's goroutine only, so a Processor needs no locking. It must keep
+// nothing between calls that is not in State: the partition can move to
+// another worker at any time, and only State moves with it.
+//
+// Process receives one record; it passes records on with out.Emit (none
+// to drop it, several to fan out; emitting rec itself passes it on
+// unchanged or changed). An error sends the input to the dead-letter topic
+// (with the error text in its headers) and discards what Process emitted
+// and wrote for it; it never stops the partition.
+type Processor interface {
+	Process(ctx context.Context, rec *Record, out Emitter, st State) error
+}
+
+// Emitter passes records to the next step. It is valid only during the
+// Process call that received it.
+type Emitter interface {
+	Emit(rec *Record)
+}
+
+// State is the partition's state, kept in the pipeline's state store and
+// written through the flush protocol: changes become durable, all together
+// with the partition's offset, at the next flush. Keys are per partition.
+// It is valid only during the Process call that received it.
+type State interface {
+	// Get returns the key's value, loading it from the store on a cache
+	// miss (one round trip; see Prefetcher to batch them).
+	Get(ctx context.Context, key string) (value []byte, ok bool, err error)
+	// Put sets the key's value; a positive ttl makes it expire.
+	Put(key string, value []byte, ttl time.Duration)
+	// Delete removes the key.
+	Delete(key string)
+}
+
+// Prefetcher is implemented by a Processor that knows the state keys a
+// record will read: the runtime then loads the keys of a whole batch in one
+// round trip before calling Process.
+type Prefetcher interface {
+	Keys(rec *Record) []string
+}
+
+// Factory makes a Processor for one partition task from the step's
+// `config` in the pipeline file. It is called once when the worker starts,
+// to check the config, and then once per claimed partition.
+type Factory func(config map[string]any) (Processor, error)
+
+// ProcessorFunc adapts a stateless function to Processor.
+type ProcessorFunc func(ctx context.Context, rec *Record, out Emitter, st State) error
+
+// Process calls f.
+func (f ProcessorFunc) Process(ctx context.Context, rec *Record, out Emitter, st State) error {
+	return f(ctx, rec, out, st)
+}

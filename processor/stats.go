@@ -1,0 +1,60 @@
+package processor
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a snapshot of a Worker's counters since it started.
+type Stats struct {
+	// In counts source messages read (including skipped and duplicates).
+	In uint64
+	// Out counts records produced to the sink, acknowledged and committed.
+	Out uint64
+	// Filtered counts records dropped by filter steps.
+	Filtered uint64
+	// Duplicates counts events dropped because their ID was seen before.
+	Duplicates uint64
+	// Skipped counts messages at or below the partition's stored offset
+	// watermark: already applied by an earlier owner.
+	Skipped uint64
+	// Poison counts events that failed (bad JSON, a CEL runtime error, a
+	// processor error); DeadLettered counts those of them sent to the
+	// dead-letter topic (the others were counted and skipped).
+	Poison, DeadLettered uint64
+	// Flushes counts successful flushes; Fenced counts partitions given up
+	// because a newer owner fenced this worker; Rebalances counts sessions.
+	Flushes, Fenced, Rebalances uint64
+	// StoreErrors counts failed store or produce calls that were retried.
+	StoreErrors uint64
+	// FlushTime is the total time spent in flushes.
+	FlushTime time.Duration
+	// Partitions is the number of partitions claimed now; Lag the sum of
+	// their lags (high watermark minus next offset to process).
+	Partitions int
+	Lag        int64
+}
+
+type counters struct {
+	in, out, filtered, dups, skipped, poison, dlq   atomic.Uint64
+	flushes, fenced, rebalances, storeErrs, flushNs atomic.Uint64
+}
+
+// Stats returns a snapshot of the Worker's counters.
+func (w *Worker) Stats() Stats {
+	c := &w.stats
+	s := Stats{
+		In: c.in.Load(), Out: c.out.Load(), Filtered: c.filtered.Load(),
+		Duplicates: c.dups.Load(), Skipped: c.skipped.Load(),
+		Poison: c.poison.Load(), DeadLettered: c.dlq.Load(),
+		Flushes: c.flushes.Load(), Fenced: c.fenced.Load(), Rebalances: c.rebalances.Load(),
+		StoreErrors: c.storeErrs.Load(), FlushTime: time.Duration(c.flushNs.Load()),
+	}
+	w.mu.Lock()
+	for _, t := range w.tasks {
+		s.Partitions++
+		s.Lag += t.lag()
+	}
+	w.mu.Unlock()
+	return s
+}

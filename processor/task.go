@@ -1,0 +1,467 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.uber.org/zap"
+
+	"github.com/eddy-streams/eddy/pipeline"
+	"github.com/eddy-streams/eddy/statedb"
+)
+
+// errFenced ends a task whose partition was acquired by a newer owner.
+var errFenced = errors.New("processor: fenced")
+
+// errBroken ends a task whose batch failed midway.
+var errBroken = errors.New("processor: batch abandoned midway")
+
+// task is the partition task: the only goroutine that touches its
+// partition's state. It runs the flush protocol:
+//
+//  1. claim: Acquire bumps the epoch and returns the offset watermark W;
+//     messages at or below W are already applied and are skipped;
+//  2. process a batch: decode, event ID, dedup, steps; state changes go to
+//     the cache, outputs to a buffer;
+//  3. flush: (a) produce the outputs and wait for their acks, (b) commit
+//     state + event IDs + new W in one atomic, epoch-fenced store write,
+//     (c) mark the Kafka offset (committed by the session's committer).
+type task struct {
+	w     *Worker
+	h     *handler
+	sess  sarama.ConsumerGroupSession
+	claim sarama.ConsumerGroupClaim
+	part  statedb.Partition
+	log   *zap.Logger
+
+	ops   []op
+	state *cache
+	vars  pipeline.Vars
+
+	epoch  int64
+	stored int64 // W: last offset whose effects are in the store
+	meta   []byte
+
+	// The unflushed batch.
+	batch   []*sarama.ConsumerMessage
+	last    int64 // last offset of processed, unflushed messages
+	out     []*sarama.ProducerMessage
+	emitted []*Record // sink records of out, for the output hook
+	ids     []string
+	idset   map[string]struct{}
+
+	next atomic.Int64 // next offset to process, for lag
+
+	// broken is set when a batch failed midway (its context ended during
+	// a retry): the cache and buffers then hold part of a batch, and
+	// nothing of it may be flushed. The next owner replays from W.
+	broken bool
+}
+
+func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) (*task, error) {
+	w := h.w
+	ops, err := buildOps(w.p, w.o.factories)
+	if err != nil {
+		return nil, err // New built them once already; cannot happen for a valid config
+	}
+	part := statedb.Partition{Topic: claim.Topic(), Partition: claim.Partition()}
+	t := &task{
+		w: w, h: h, sess: sess, claim: claim, part: part,
+		log:   w.log.With(zap.String("topic", part.Topic), zap.Int32("partition", part.Partition)),
+		ops:   ops,
+		state: newCache(w.o.store, part, w.o.cacheSize),
+		idset: map[string]struct{}{},
+	}
+	t.next.Store(claim.InitialOffset())
+	return t, nil
+}
+
+func (t *task) lag() int64 {
+	hw := t.claim.HighWaterMarkOffset()
+	n := t.next.Load()
+	if hw <= 0 || n < 0 || hw < n {
+		return 0
+	}
+	return hw - n
+}
+
+// run is the task's loop: claim, then batches until the claim is revoked or
+// the session ends, then a final flush.
+func (t *task) run() error {
+	ctx := t.sess.Context()
+	if err := t.acquire(ctx); err != nil {
+		t.drain()
+		return nil // the session is over; the partition goes to its next owner
+	}
+	t.w.mu.Lock()
+	t.w.tasks[t.part] = t
+	t.w.mu.Unlock()
+	defer func() {
+		t.w.mu.Lock()
+		if t.w.tasks[t.part] == t {
+			delete(t.w.tasks, t.part)
+		}
+		t.w.mu.Unlock()
+	}()
+
+	spec := t.w.p.Spec.Flush
+	timer := time.NewTimer(spec.Interval)
+	defer timer.Stop()
+	timerOn := true
+	msgs := t.claim.Messages()
+	for {
+		var err error
+		select {
+		case m, ok := <-msgs:
+			if !ok { // revoked
+				return t.finish()
+			}
+			if len(t.batch) == 0 {
+				resetTimer(timer, spec.Interval)
+				timerOn = true
+			}
+			t.batch = append(t.batch, m)
+			if len(t.batch) >= spec.MaxMessages {
+				err = t.step(ctx)
+			}
+		case <-timer.C:
+			timerOn = false
+			err = t.step(ctx)
+		case <-ctx.Done():
+			return t.finish()
+		}
+		if errors.Is(err, errFenced) {
+			return t.fencedExit()
+		}
+		if err != nil { // ctx ended during a retry: the session is over
+			return t.finish()
+		}
+		if !timerOn && len(t.batch) == 0 {
+			resetTimer(timer, spec.Interval)
+			timerOn = true
+		}
+	}
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	t.Reset(d)
+}
+
+// acquire claims the partition in the store, retrying while it is
+// unreachable.
+func (t *task) acquire(ctx context.Context) error {
+	var c statedb.Claim
+	err := t.retry(ctx, "acquire", func(ctx context.Context) (err error) {
+		c, err = t.w.o.store.Acquire(ctx, t.part)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	t.epoch, t.stored, t.meta = c.Epoch, c.Offset, c.Meta
+	t.last = c.Offset
+	t.log.Info("partition claimed", zap.Int64("epoch", c.Epoch), zap.Int64("stored_offset", c.Offset),
+		zap.Int64("initial_offset", t.claim.InitialOffset()))
+	return nil
+}
+
+// step processes the pending batch and flushes it.
+func (t *task) step(ctx context.Context) error {
+	if t.broken {
+		return errBroken
+	}
+	if len(t.batch) > 0 {
+		if err := t.process(ctx, t.batch); err != nil {
+			t.broken = true
+			return err
+		}
+		clear(t.batch)
+		t.batch = t.batch[:0]
+	}
+	return t.flush(ctx)
+}
+
+// finish runs the final flush after revocation or at shutdown, under its
+// own deadline (flush.shutdown_timeout), since the session's context has
+// already ended.
+func (t *task) finish() error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.sess.Context()), t.w.p.Spec.Flush.ShutdownTimeout)
+	defer cancel()
+	err := t.step(ctx)
+	switch {
+	case errors.Is(err, errFenced):
+		return t.fencedExit()
+	case err != nil:
+		t.log.Warn("final flush failed; the next owner replays from the stored offset",
+			zap.Int64("stored_offset", t.stored), zap.Error(err))
+	default:
+		t.sess.Commit()
+		t.log.Info("partition released", zap.Int64("stored_offset", t.stored))
+	}
+	return nil
+}
+
+// fencedExit gives up the partition: a newer owner has it. Returning from
+// ConsumeClaim without a revocation ends the session, so the worker rejoins
+// the group and gets a fresh assignment.
+func (t *task) fencedExit() error {
+	t.w.stats.fenced.Add(1)
+	t.log.Warn("partition fenced by a newer owner; dropping it and its unflushed work",
+		zap.Int64("epoch", t.epoch), zap.Int64("stored_offset", t.stored))
+	t.state.reset()
+	return fmt.Errorf("%s: %w", t.part, errFenced)
+}
+
+// drain discards messages until the claim ends (used when the claim could
+// not be acquired before the session ended).
+func (t *task) drain() {
+	for range t.claim.Messages() {
+	}
+}
+
+// retry runs f until it succeeds, backing off exponentially up to the
+// configured cap. While it retries, the task reads no messages: its
+// partition is paused. It logs once when the failure starts and once when
+// it ends, never per retry. It gives up only when ctx ends or the store
+// says the task is fenced.
+func (t *task) retry(ctx context.Context, what string, f func(context.Context) error) error {
+	backoff := 50 * time.Millisecond
+	var failedAt time.Time
+	for attempt := 0; ; attempt++ {
+		octx, cancel := context.WithTimeout(ctx, t.w.o.opTimeout)
+		err := f(octx)
+		cancel()
+		if err == nil {
+			if attempt > 0 {
+				t.log.Info(what+" recovered; partition resumed", zap.Int("attempts", attempt+1),
+					zap.Duration("paused", time.Since(failedAt)))
+			}
+			return nil
+		}
+		if errors.Is(err, statedb.ErrFenced) {
+			return errFenced
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t.w.stats.storeErrs.Add(1)
+		if attempt == 0 {
+			failedAt = time.Now()
+			t.log.Warn(what+" failed; partition paused, retrying", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, t.w.o.retryMax)
+	}
+}
+
+// process runs one batch of messages through the pipeline.
+func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
+	recs := make([]*Record, 0, len(msgs))
+	for _, m := range msgs {
+		t.w.stats.in.Add(1)
+		t.next.Store(m.Offset + 1)
+		if m.Offset <= t.last {
+			t.w.stats.skipped.Add(1) // applied by an earlier owner, or this one
+			continue
+		}
+		t.last = m.Offset
+		rec, step, err := t.decode(m)
+		if err != nil {
+			t.poison(rec, step, err)
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	recs, err := t.dedup(ctx, recs)
+	if err != nil {
+		return err
+	}
+	for _, o := range t.ops {
+		if recs, err = o.run(ctx, t, recs); err != nil {
+			return err
+		}
+	}
+	t.sink(recs)
+	return nil
+}
+
+// decode turns a message into a record: value, event ID, event time.
+func (t *task) decode(m *sarama.ConsumerMessage) (*Record, string, error) {
+	rec := &Record{
+		Key: string(m.Key), Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		Timestamp: m.Timestamp, Time: m.Timestamp, raw: m.Value, srcKey: m.Key,
+	}
+	if len(m.Headers) > 0 {
+		rec.Headers = make(map[string]string, len(m.Headers))
+		for _, h := range m.Headers {
+			rec.Headers[string(h.Key)] = string(h.Value)
+		}
+	}
+	src := t.w.p.Source
+	ev, err := decodeValue(src.Format, m.Value)
+	if err != nil {
+		rec.ID = defaultID(rec)
+		return rec, "decode", err
+	}
+	rec.Event = ev
+	if src.EventID != nil {
+		id, err := src.EventID.String(t.bind(rec))
+		if err != nil {
+			rec.ID = defaultID(rec)
+			return rec, "source.event_id", err
+		}
+		rec.ID = id
+	} else {
+		rec.ID = defaultID(rec)
+	}
+	if src.EventTime != nil {
+		ts, err := src.EventTime.Time(t.bind(rec))
+		if err != nil {
+			return rec, "source.event_time", err
+		}
+		rec.Time = ts
+	}
+	return rec, "", nil
+}
+
+// IDHeader is the header that carries the deterministic ID of every record
+// eddy produces. A downstream eddy pipeline uses it as the event ID when
+// source.event_id is not set, so it drops the repeats a crash can cause.
+const IDHeader = "eddy-id"
+
+func defaultID(rec *Record) string {
+	if id, ok := rec.Headers[IDHeader]; ok && id != "" {
+		return id
+	}
+	return rec.Topic + "-" + strconv.FormatInt(int64(rec.Partition), 10) + "-" + strconv.FormatInt(rec.Offset, 10)
+}
+
+// bind points the task's reusable CEL variables at rec.
+func (t *task) bind(rec *Record) *pipeline.Vars {
+	v := &t.vars
+	v.Event, v.Key, v.Headers = rec.Event, rec.Key, rec.Headers
+	v.Topic, v.Partition, v.Offset, v.Timestamp = rec.Topic, rec.Partition, rec.Offset, rec.Timestamp
+	return v
+}
+
+// dedup drops records whose event ID was seen before: in an earlier flush
+// (one Seen call per batch) or earlier in this batch. Every new ID is
+// recorded by the next commit, together with the state it produced.
+func (t *task) dedup(ctx context.Context, recs []*Record) ([]*Record, error) {
+	if !t.w.p.Spec.Dedup.Enabled || len(recs) == 0 {
+		return recs, nil
+	}
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		if _, dup := t.idset[r.ID]; !dup {
+			ids = append(ids, r.ID)
+		}
+	}
+	var seen map[string]bool
+	if len(ids) > 0 {
+		err := t.retry(ctx, "dedup lookup", func(ctx context.Context) (err error) {
+			seen, err = t.w.o.store.Seen(ctx, t.part, ids)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	kept := recs[:0]
+	for _, r := range recs {
+		if _, dup := t.idset[r.ID]; dup || seen[r.ID] {
+			t.w.stats.dups.Add(1)
+			t.log.Debug("duplicate dropped", zap.String("event_id", r.ID), zap.Int64("offset", r.Offset))
+			continue
+		}
+		t.idset[r.ID] = struct{}{}
+		t.ids = append(t.ids, r.ID)
+		kept = append(kept, r)
+	}
+	return kept, nil
+}
+
+// flush persists the processed work: outputs, then state, then offset.
+func (t *task) flush(ctx context.Context) error {
+	if t.last <= t.stored && len(t.out) == 0 && !t.state.dirty() {
+		return nil
+	}
+	start := time.Now()
+	// (a) outputs and dead letters, acknowledged by the brokers.
+	if len(t.out) > 0 {
+		err := t.retry(ctx, "produce", func(context.Context) error {
+			return t.produce()
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// (b) one atomic write, conditioned on our epoch.
+	c := t.state.commit(t.epoch, t.last, t.meta)
+	if t.w.p.Spec.Dedup.Enabled {
+		c.IDs, c.IDTTL = t.ids, t.w.p.Spec.Dedup.TTL
+	}
+	if err := t.retry(ctx, "state commit", func(ctx context.Context) error {
+		return t.w.o.store.Commit(ctx, c)
+	}); err != nil {
+		return err
+	}
+	t.state.committed()
+	t.stored = t.last
+	// (c) the Kafka offset: the next message to read.
+	t.sess.MarkOffset(t.part.Topic, t.part.Partition, t.stored+1, "")
+	t.h.offsetMarked()
+
+	t.w.stats.flushes.Add(1)
+	t.w.stats.flushNs.Add(uint64(time.Since(start)))
+	if ce := t.log.Check(zap.DebugLevel, "flushed"); ce != nil {
+		ce.Write(zap.Int64("offset", t.stored), zap.Int("produced", len(t.out)),
+			zap.Int("state_writes", len(c.Puts)+len(c.Deletes)), zap.Duration("took", time.Since(start)))
+	}
+	t.w.stats.out.Add(uint64(len(t.emitted)))
+	if hook := t.w.o.onOutput; hook != nil {
+		for _, r := range t.emitted {
+			hook(r)
+		}
+	}
+	clear(t.out)
+	t.out = t.out[:0]
+	clear(t.emitted)
+	t.emitted = t.emitted[:0]
+	t.ids = t.ids[:0]
+	clear(t.idset)
+	return nil
+}
+
+// produce sends the buffered messages and waits for their acks. On a
+// partial failure only the failed messages are kept for the retry.
+func (t *task) produce() error {
+	err := t.h.producer.SendMessages(t.out)
+	if err == nil {
+		return nil
+	}
+	var perrs sarama.ProducerErrors
+	if errors.As(err, &perrs) {
+		failed := make([]*sarama.ProducerMessage, 0, len(perrs))
+		for _, pe := range perrs {
+			m := pe.Msg
+			failed = append(failed, &sarama.ProducerMessage{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers})
+		}
+		t.out = failed
+	}
+	return err
+}

@@ -1,0 +1,232 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.uber.org/zap"
+
+	"github.com/eddy-streams/eddy/pipeline"
+	"github.com/eddy-streams/eddy/statedb"
+)
+
+// Worker runs one pipeline as a member of its Kafka consumer group: one
+// partition task per claimed partition, each owning that partition's state
+// and flushing it through the flush protocol (see the package doc).
+//
+// A Worker is started once with Run. Stats and Ready are safe to call from
+// any goroutine.
+type Worker struct {
+	p     *pipeline.Pipeline
+	o     options
+	log   *zap.Logger
+	group string
+
+	stats   counters
+	ready   atomic.Bool
+	mu      sync.Mutex
+	tasks   map[statedb.Partition]*task
+	running atomic.Bool
+}
+
+// New checks the options against the pipeline and returns a Worker. It
+// connects to nothing: Run does.
+func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
+	if p == nil {
+		return nil, errors.New("processor: nil pipeline")
+	}
+	o := defaultOptions()
+	o.brokers = p.Spec.Kafka.Brokers
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	// Build every step once, so that a bad custom processor config fails at
+	// start-up, not on the first claimed partition.
+	if _, err := buildOps(p, o.factories); err != nil {
+		return nil, err
+	}
+	group := o.group
+	if group == "" {
+		group = p.Spec.Kafka.Group
+	}
+	if group == "" {
+		group = "eddy-" + p.Spec.Name
+	}
+	if o.instanceID == "" {
+		o.instanceID = p.Spec.Kafka.InstanceID
+	}
+	return &Worker{
+		p:     p,
+		o:     o,
+		log:   o.log.With(zap.String("pipeline", p.Spec.Name)),
+		group: group,
+		tasks: map[statedb.Partition]*task{},
+	}, nil
+}
+
+// Group returns the consumer group id the Worker joins.
+func (w *Worker) Group() string { return w.group }
+
+// Ready reports whether the Worker is a member of its group with a live
+// session.
+func (w *Worker) Ready() bool { return w.ready.Load() }
+
+// Run joins the consumer group and processes until ctx ends, then flushes
+// every partition (within flush.shutdown_timeout), commits, leaves the
+// group and returns nil. It returns an error only when it cannot start
+// (bad brokers, unreachable cluster) or the group fails for good.
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return errors.New("processor: Run called twice")
+	}
+	cfg, err := w.saramaConfig()
+	if err != nil {
+		return err
+	}
+	client, err := sarama.NewClient(w.o.brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("processor: connect to kafka %v: %w", w.o.brokers, err)
+	}
+	defer client.Close()
+	if err := w.checkTopics(client); err != nil {
+		return err
+	}
+	producer, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("processor: producer: %w", err)
+	}
+	defer producer.Close()
+	group, err := sarama.NewConsumerGroupFromClient(w.group, client)
+	if err != nil {
+		return fmt.Errorf("processor: consumer group %q: %w", w.group, err)
+	}
+	// Close leaves the group: after the handler's final flushes, so that
+	// the partitions move only once their state is persisted.
+	defer func() {
+		if err := group.Close(); err != nil {
+			w.log.Warn("leaving the consumer group", zap.Error(err))
+		}
+	}()
+
+	go func() {
+		for err := range group.Errors() {
+			w.log.Warn("consumer group", zap.Error(err))
+		}
+	}()
+
+	h := &handler{w: w, producer: producer}
+	w.log.Info("worker started", zap.String("group", w.group),
+		zap.Strings("topics", w.p.Spec.Source.Topics), zap.Strings("brokers", w.o.brokers))
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := group.Consume(ctx, w.p.Spec.Source.Topics, h)
+		if err == nil || ctx.Err() != nil {
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			return err
+		}
+		w.log.Warn("consumer group session failed; rejoining", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, w.o.retryMax)
+	}
+	w.ready.Store(false)
+	w.log.Info("worker stopped", zap.Uint64("events_in", w.stats.in.Load()), zap.Uint64("events_out", w.stats.out.Load()))
+	return nil
+}
+
+func (w *Worker) checkTopics(client sarama.Client) error {
+	topics, err := client.Topics()
+	if err != nil {
+		return fmt.Errorf("processor: list topics: %w", err)
+	}
+	have := map[string]bool{}
+	for _, t := range topics {
+		have[t] = true
+	}
+	var missing []string
+	for _, t := range w.p.Spec.Source.Topics {
+		if !have[t] {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("processor: source.topics: %v do not exist on the cluster", missing)
+	}
+	return nil
+}
+
+func (w *Worker) saramaConfig() (*sarama.Config, error) {
+	s := w.p.Spec
+	cfg := sarama.NewConfig()
+	cfg.ClientID = s.Kafka.ClientID
+	if cfg.ClientID == "" {
+		cfg.ClientID = "eddy"
+	}
+	cfg.Version = w.p.KafkaVersion
+	switch s.Kafka.Balance {
+	case "", "sticky":
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	case "cooperative-sticky":
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyCooperativeSticky()}
+	case "range":
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	case "roundrobin":
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	default:
+		return nil, fmt.Errorf("processor: kafka.balance: unknown strategy %q", s.Kafka.Balance)
+	}
+	cfg.Consumer.Group.InstanceId = w.o.instanceID
+	cfg.Consumer.Offsets.AutoCommit.Enable = false
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	if w.p.Source.Start == pipeline.StartLatest {
+		cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
+	}
+	cfg.Consumer.Return.Errors = true
+	cfg.ChannelBufferSize = max(256, s.Flush.MaxMessages)
+	// A flush may run for a while (an outage pauses the task); the claim
+	// must not be taken away for being slow to read.
+	cfg.Consumer.MaxProcessingTime = time.Second
+
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Retry.Max = 10
+	cfg.Producer.Partitioner = w.partitioner()
+	return cfg, cfg.Validate()
+}
+
+// partitioner routes the sink topic by its configured policy and every
+// other topic (dead letters, late events) by the Java-compatible murmur2
+// hash of the key.
+func (w *Worker) partitioner() sarama.PartitionerConstructor {
+	sinkTopic, policy := "", ""
+	if w.p.Sink != nil {
+		sinkTopic, policy = w.p.Sink.Topic, string(w.p.Sink.Partitioner)
+	}
+	return func(topic string) sarama.Partitioner {
+		if topic == sinkTopic {
+			switch policy {
+			case "random":
+				return sarama.NewRandomPartitioner(topic)
+			case "roundrobin":
+				return sarama.NewRoundRobinPartitioner(topic)
+			}
+		}
+		return sarama.NewMurmur2Partitioner(topic)
+	}
+}
