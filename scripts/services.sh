@@ -50,7 +50,7 @@ alive() {
 spawn() {
 	local pidfile=$1 logfile=$2
 	shift 2
-	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
+	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
 	local i
 	for i in $(seq 50); do
 		[[ -s $pidfile ]] && return 0
@@ -348,8 +348,9 @@ case $cmd in
 up | down)
 	mkdir -p "$D"
 	# One `up` or `down` at a time: never start a second copy.
+	# The lock fd is closed in every daemon we spawn (see spawn).
 	exec 9>"$D/.lock"
-	flock 9
+	flock -w 900 9 || die "another services.sh has held $D/.lock for 15 minutes"
 	$cmd
 	;;
 status) status ;;
