@@ -15,6 +15,10 @@
 #   EDDY_SERVICES_DIR    state directory (default /tmp/eddy-services)
 #   KAFKA_VERSION        org.apache.kafka:kafka_2.13 version (default 3.9.2)
 #   EDDY_KAFKA_TIMEOUT   seconds to wait for the broker (default 180)
+#   EDDY_KAFKA_PORT, EDDY_KAFKA_CONTROLLER_PORT
+#                        broker and controller ports (default 9092, 9093),
+#                        e.g. to try another KAFKA_VERSION beside the usual
+#                        broker with its own EDDY_SERVICES_DIR
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,8 +26,8 @@ D=${EDDY_SERVICES_DIR:-/tmp/eddy-services}
 KAFKA_VERSION=${KAFKA_VERSION:-3.9.2}
 KAFKA_TIMEOUT=${EDDY_KAFKA_TIMEOUT:-180}
 
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
+KAFKA_PORT=${EDDY_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${EDDY_KAFKA_CONTROLLER_PORT:-9093}
 REDIS_PORT=6379
 MYSQL_PORT=3306
 
@@ -166,7 +170,8 @@ kafka_up() {
 	local data=$dir/data
 	rm -rf "$data"
 	mkdir -p "$data"
-	sed "s#@LOG_DIRS@#$data#" "$ROOT/integration/kafka/server.properties" >"$dir/server.properties"
+	sed -e "s#@LOG_DIRS@#$data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+		"$ROOT/integration/kafka/server.properties" >"$dir/server.properties"
 	local logopt
 	if [[ $major -ge 4 ]]; then
 		cp "$ROOT/integration/kafka/log4j2.properties" "$dir/"
