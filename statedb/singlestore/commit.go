@@ -120,6 +120,7 @@ func execFence(ctx context.Context, ex execer, f stmt) error {
 func (s *Store) commitBody(c *statedb.Commit) []stmt {
 	var out []stmt
 	p := c.Partition
+	topic := []byte(p.Topic) // shared by every row: the driver only reads it
 	for chunk := range slices.Chunk(c.Deletes, maxInList) {
 		out = append(out, stmt{
 			what: fmt.Sprintf("delete %d keys from %s", len(chunk), showKey(chunk[0])),
@@ -140,7 +141,7 @@ func (s *Store) commitBody(c *statedb.Commit) []stmt {
 			if v == nil {
 				v = []byte{} // a nil []byte would be sent as NULL
 			}
-			args = append(args, []byte(p.Topic), p.Partition, []byte(e.Key), v)
+			args = append(args, topic, p.Partition, []byte(e.Key), v)
 			if us := micros(e.TTL); us > 0 {
 				q.WriteString("(?, ?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)")
 				args = append(args, us)
@@ -168,7 +169,7 @@ func (s *Store) commitBody(c *statedb.Commit) []stmt {
 				q.WriteString(", ")
 			}
 			q.WriteString("(?, ?, ?, " + expire + ")")
-			args = append(args, []byte(p.Topic), p.Partition, []byte(id))
+			args = append(args, topic, p.Partition, []byte(id))
 			if us > 0 {
 				args = append(args, us)
 			}
@@ -196,7 +197,7 @@ func (s *Store) commitBody(c *statedb.Commit) []stmt {
 				q.WriteString(", ")
 			}
 			q.WriteString("(?, ?, ?, ?)")
-			args = append(args, []byte(p.Topic), p.Partition, []byte(t.Key), t.Due)
+			args = append(args, topic, p.Partition, []byte(t.Key), t.Due)
 		}
 		q.WriteString(" ON DUPLICATE KEY UPDATE `due` = VALUES(`due`)")
 		out = append(out, stmt{
