@@ -10,9 +10,10 @@
 //
 // # Schema
 //
-// A store owns four tables, named after its Config.Namespace and created by
-// New with CREATE TABLE IF NOT EXISTS (DDL prints them, for an operator who
-// creates them ahead of time):
+// A store owns four tables, named after its Config.Namespace. New creates
+// those missing (CREATE TABLE IF NOT EXISTS, after a look at
+// information_schema, so a user without the CREATE privilege can start on
+// tables an operator created ahead of time from DDL):
 //
 //	<ns>_owners (topic, part) -> epoch, watermark, meta, commits
 //	<ns>_state  (topic, part, k) -> v, expire_at        index (expire_at)
@@ -68,7 +69,9 @@
 // UPDATE keeps its row write-locked until the transaction ends. An Acquire
 // must write-lock the same row to bump the epoch. So a Commit at epoch e and
 // the Acquire that creates epoch e+1 cannot overlap: one of them holds the
-// lock from its first statement to its COMMIT and the other waits.
+// lock from its first statement to its COMMIT and the other waits. (The
+// sweep's deletes are the one write outside a Commit; they remove only rows
+// that have expired, which no read returns anyway.)
 //
 //   - If the Commit's fence gets the lock first, the whole Commit is
 //     applied before the Acquire bumps, and the Acquire's SELECT (after its

@@ -137,3 +137,34 @@ func TestReadCommitted(t *testing.T) {
 		t.Errorf("Acquire through NewFromDB ran %d statements, want 5 (SET TRANSACTION ISOLATION LEVEL first)", n)
 	}
 }
+
+// TestNewCreatesOnlyMissingTables counts the statements New runs: on an empty
+// database the four CREATE TABLEs, on an existing schema none (so a user
+// without the CREATE privilege can start).
+func TestNewCreatesOnlyMissingTables(t *testing.T) {
+	dsn := freshDSN(t)
+	newCount := func() int64 {
+		s := newTestStore(t, Config{DSN: dsn, Namespace: "ns", MaxOpenConns: 1})
+		var counter stmtCounter
+		counter.add(s)
+		return counter.count()
+	}
+	// SET SESSION TRANSACTION ISOLATION LEVEL, the information_schema
+	// query, and the CREATE TABLEs.
+	if n := newCount(); n != 2+4 {
+		t.Errorf("New on an empty database ran %d statements, want 6", n)
+	}
+	if n := newCount(); n != 2 {
+		t.Errorf("New on an existing schema ran %d statements, want 2 (no CREATE)", n)
+	}
+	admin := openAdmin(t, dsn)
+	if _, err := admin.Exec("DROP TABLE `ns_timers`"); err != nil {
+		t.Fatal(err)
+	}
+	if n := newCount(); n != 3 {
+		t.Errorf("New with one table missing ran %d statements, want 3", n)
+	}
+	if _, err := admin.Exec("SELECT `k`, `due` FROM `ns_timers` LIMIT 0"); err != nil {
+		t.Errorf("the missing table was not created: %v", err)
+	}
+}

@@ -48,9 +48,10 @@ var _ statedb.Store = (*Store)(nil)
 // that commits of different partitions never block each other.
 const readCommitted = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
-// New opens a connection pool for cfg, creates the namespace's tables if
-// they do not exist (CREATE TABLE IF NOT EXISTS: the DSN's user needs the
-// CREATE privilege the first time) and starts the background sweep.
+// New opens a connection pool for cfg, creates those of the namespace's
+// tables that do not exist yet (the DSN's user needs the CREATE privilege
+// only then; see DDL to create them ahead of time) and starts the
+// background sweep.
 // ctx bounds the connection and the DDL only.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults(false)
@@ -140,10 +141,33 @@ func DDL(dialect, namespace string) ([]string, error) {
 }
 
 func (s *Store) createTables(ctx context.Context) error {
-	names := []string{s.t.owners, s.t.state, s.t.ids, s.t.timers}
+	quoted := []string{s.t.owners, s.t.state, s.t.ids, s.t.timers}
+	names := make([]any, len(quoted))
+	for i, q := range quoted {
+		names[i] = strings.Trim(q, "`")
+	}
+	// Create only the missing tables: a user without the CREATE privilege
+	// (the tables made ahead of time from DDL) must still be able to start.
+	existing := map[string]bool{}
+	err := s.query(ctx, "SELECT `TABLE_NAME` FROM information_schema.`TABLES`"+
+		" WHERE `TABLE_SCHEMA` = DATABASE() AND `TABLE_NAME` IN ("+placeholders(len(names))+")", names,
+		func(rows *sql.Rows) error {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				return err
+			}
+			existing[name] = true
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("singlestore: list tables: %w", err)
+	}
 	for i, q := range ddl(s.dialect, s.t) {
+		if existing[names[i].(string)] {
+			continue
+		}
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("singlestore: create table %s: %w", names[i], err)
+			return fmt.Errorf("singlestore: create table %s: %w", quoted[i], err)
 		}
 	}
 	return nil
