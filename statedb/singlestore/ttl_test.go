@@ -23,7 +23,7 @@ func TestSweep(t *testing.T) {
 	s := newTestStore(t, Config{SweepBatch: 2}) // five expired rows per table: three batches each
 	p := statedb.Partition{Topic: "t", Partition: 0}
 	c := mustAcquire(t, s, p)
-	const ttl = 300 * time.Millisecond
+	const ttl = time.Second
 	mustCommit(t, s, expiringCommit(p, c.Epoch, 1, 5, ttl))
 	mustCommit(t, s, &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: 2, IDs: []string{"long-id"}, IDTTL: time.Hour})
 	short := keysN("short-", 5)
