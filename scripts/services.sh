@@ -19,6 +19,10 @@
 #                        broker and controller ports (default 9092, 9093),
 #                        e.g. to try another KAFKA_VERSION beside the usual
 #                        broker with its own EDDY_SERVICES_DIR
+#   EDDY_REDIS_PORT, EDDY_MYSQL_PORT
+#                        Redis and MariaDB ports (default 6379, 3306); point
+#                        the tests at them with EDDY_REDIS_ADDR and
+#                        EDDY_MYSQL_DSN
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,8 +32,8 @@ KAFKA_TIMEOUT=${EDDY_KAFKA_TIMEOUT:-180}
 
 KAFKA_PORT=${EDDY_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${EDDY_KAFKA_CONTROLLER_PORT:-9093}
-REDIS_PORT=6379
-MYSQL_PORT=3306
+REDIS_PORT=${EDDY_REDIS_PORT:-6379}
+MYSQL_PORT=${EDDY_MYSQL_PORT:-3306}
 
 log() { printf 'services: %s\n' "$*"; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
