@@ -48,12 +48,13 @@ type task struct {
 	meta   []byte
 
 	// The unflushed batch.
-	batch   []*sarama.ConsumerMessage
-	last    int64 // last offset of processed, unflushed messages
-	out     []*sarama.ProducerMessage
-	emitted []*Record // sink records of out, for the output hook
-	ids     []string
-	idset   map[string]struct{}
+	batch    []*sarama.ConsumerMessage
+	last     int64                     // last offset of processed, unflushed messages
+	out      []*sarama.ProducerMessage // not yet acknowledged
+	produced int                       // acknowledged since the last commit
+	emitted  []*Record                 // sink records of out, for the output hook
+	ids      []string
+	idset    map[string]struct{}
 
 	next atomic.Int64 // next offset to process, for lag
 
@@ -401,7 +402,9 @@ func (t *task) flush(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	// (a) outputs and dead letters, acknowledged by the brokers.
+	// (a) outputs and dead letters, acknowledged by the brokers. Once
+	// acknowledged they leave the buffer: if (b) fails and the flush is
+	// retried (at revocation, say), only the commit is repeated.
 	if len(t.out) > 0 {
 		err := t.retry(ctx, "produce", func(context.Context) error {
 			return t.produce()
@@ -409,6 +412,9 @@ func (t *task) flush(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		t.produced += len(t.out)
+		clear(t.out)
+		t.out = t.out[:0]
 	}
 	// (b) one atomic write, conditioned on our epoch.
 	c := t.state.commit(t.epoch, t.last, t.meta)
@@ -429,7 +435,7 @@ func (t *task) flush(ctx context.Context) error {
 	t.w.stats.flushes.Add(1)
 	t.w.stats.flushNs.Add(uint64(time.Since(start)))
 	if ce := t.log.Check(zap.DebugLevel, "flushed"); ce != nil {
-		ce.Write(zap.Int64("offset", t.stored), zap.Int("produced", len(t.out)),
+		ce.Write(zap.Int64("offset", t.stored), zap.Int("produced", t.produced),
 			zap.Int("state_writes", len(c.Puts)+len(c.Deletes)), zap.Duration("took", time.Since(start)))
 	}
 	t.w.stats.out.Add(uint64(len(t.emitted)))
@@ -438,8 +444,7 @@ func (t *task) flush(ctx context.Context) error {
 			hook(r)
 		}
 	}
-	clear(t.out)
-	t.out = t.out[:0]
+	t.produced = 0
 	clear(t.emitted)
 	t.emitted = t.emitted[:0]
 	t.ids = t.ids[:0]

@@ -310,3 +310,30 @@ func TestTaskSendsPoisonEventsToTheDeadLetterTopic(t *testing.T) {
 		t.Errorf("%d dead letters and %d outputs, want 2 and 1", dlq, out)
 	}
 }
+
+// A commit that fails after the outputs were acknowledged, then a
+// revocation: the final flush commits without producing them again.
+func TestTaskRevokedDuringOutageProducesOnce(t *testing.T) {
+	h := newHarness(t, false, 5, "10ms", memory.New())
+	h.store.down.Store(true)
+	h.send(0, 5, event)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.w.stats.storeErrs.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("commit never attempted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.store.down.Store(false)
+	h.stop() // revoke while the commit is being retried
+	if err := <-h.done; err != nil {
+		t.Fatalf("task: %v", err)
+	}
+	h.done <- nil
+	if got := h.prod.count(); got != 5 {
+		t.Errorf("%d messages produced, want 5: acknowledged outputs must not be produced again", got)
+	}
+	if got := h.sess.lastMarkOr(-1); got != 5 {
+		t.Errorf("final mark %d, want 5", got)
+	}
+}

@@ -91,6 +91,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The consumer group and the producer get a client each: on a shared
+	// client they share each broker's connection, and a produce (or an
+	// offset commit) waits behind the consumer's long-polling fetch, up to
+	// Consumer.MaxWaitTime per flush.
 	client, err := sarama.NewClient(w.o.brokers, cfg)
 	if err != nil {
 		return fmt.Errorf("processor: connect to kafka %v: %w", w.o.brokers, err)
@@ -99,7 +103,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.checkTopics(client); err != nil {
 		return err
 	}
-	producer, err := sarama.NewSyncProducerFromClient(client)
+	producer, err := sarama.NewSyncProducer(w.o.brokers, cfg)
 	if err != nil {
 		return fmt.Errorf("processor: producer: %w", err)
 	}
