@@ -16,6 +16,7 @@ import (
 
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
+	"github.com/eddy-streams/eddy/statedb/backends"
 )
 
 func cmdRun(args []string, _, stderr io.Writer) error {
@@ -45,7 +46,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := openStore(ctx, p, log)
+	store, err := backends.Open(ctx, p, log)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,7 @@
-package main
+// Package backends opens the state store a pipeline file selects
+// (state.backend: memory, redis or singlestore), so that the worker binary
+// and Go programs that embed the runtime configure stores the same way.
+package backends
 
 import (
 	"context"
@@ -17,9 +20,15 @@ import (
 	"github.com/eddy-streams/eddy/statedb/singlestore"
 )
 
-// openStore connects the backend the pipeline's state section selects,
-// namespaced by the pipeline's name so pipelines never share state.
-func openStore(ctx context.Context, p *pipeline.Pipeline, log *zap.Logger) (statedb.Store, error) {
+// Open connects the backend the pipeline's state section selects,
+// namespaced by the pipeline's name so that pipelines never share state:
+// Redis keys start with state.redis.key_prefix (default "eddy:") plus
+// "<name>:"; SingleStore tables with "eddy_<name>_" (see SQLNamespace).
+// log may be nil. The caller closes the store.
+func Open(ctx context.Context, p *pipeline.Pipeline, log *zap.Logger) (statedb.Store, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	st := p.Spec.State
 	switch st.Backend {
 	case pipeline.BackendRedis:
@@ -48,7 +57,7 @@ func openStore(ctx context.Context, p *pipeline.Pipeline, log *zap.Logger) (stat
 		}
 		s, err := singlestore.New(ctx, singlestore.Config{
 			DSN: c.DSN, Dialect: string(c.Dialect), TLS: tc,
-			Namespace: sqlNamespace(p.Spec.Name), Logger: log,
+			Namespace: SQLNamespace(p.Spec.Name), Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("state.singlestore: %w", err)
@@ -60,10 +69,10 @@ func openStore(ctx context.Context, p *pipeline.Pipeline, log *zap.Logger) (stat
 	}
 }
 
-// sqlNamespace turns a pipeline name into a table prefix: letters, digits
+// SQLNamespace turns a pipeline name into a table prefix: letters, digits
 // and '_' only, at most 48 characters (long names end in a hash, so two
 // long names never collide).
-func sqlNamespace(name string) string {
+func SQLNamespace(name string) string {
 	ns := "eddy_" + strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
 			return r
