@@ -13,6 +13,7 @@ import (
 type handler struct {
 	w        *Worker
 	producer sarama.SyncProducer
+	client   sarama.Client // the consumer's, for partition counts; nil in unit tests
 
 	mu     sync.Mutex
 	stop   chan struct{}

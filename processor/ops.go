@@ -41,8 +41,14 @@ func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]op, error) 
 				return nil, fmt.Errorf("processor: steps[%d].processor %q: config: %w", i, s.Processor.Name, err)
 			}
 			ops = append(ops, &procOp{name: name, proc: proc})
+		case pipeline.AggregateStep:
+			a, err := newAggOp(name, s.Aggregate, p.Source.AllowedLateness)
+			if err != nil {
+				return nil, fmt.Errorf("processor: %w", err)
+			}
+			ops = append(ops, a)
 		default:
-			return nil, fmt.Errorf("processor: steps[%d]: %s steps are not supported by this runtime yet", i, s.Kind)
+			return nil, fmt.Errorf("processor: steps[%d]: unknown step kind %s", i, s.Kind)
 		}
 	}
 	return ops, nil

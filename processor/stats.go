@@ -25,6 +25,15 @@ type Stats struct {
 	// Flushes counts successful flushes; Fenced counts partitions given up
 	// because a newer owner fenced this worker; Rebalances counts sessions.
 	Flushes, Fenced, Rebalances uint64
+	// Late counts events that arrived after every window they belong to
+	// had closed; WindowsClosed counts windows closed (and, with
+	// emit: on_close, emitted).
+	Late, WindowsClosed uint64
+	// NotCoPartitioned counts sampled events whose aggregate group key
+	// differs from the message key and would not hash to the partition
+	// they were read from: their key's results are split across
+	// partitions (see the README on co-partitioning).
+	NotCoPartitioned uint64
 	// StoreErrors counts failed store or produce calls that were retried.
 	StoreErrors uint64
 	// FlushTime is the total time spent in flushes.
@@ -38,6 +47,7 @@ type Stats struct {
 type counters struct {
 	in, out, filtered, dups, skipped, poison, dlq   atomic.Uint64
 	flushes, fenced, rebalances, storeErrs, flushNs atomic.Uint64
+	late, windowsClosed, notCoPart                  atomic.Uint64
 }
 
 // Stats returns a snapshot of the Worker's counters.
@@ -49,6 +59,7 @@ func (w *Worker) Stats() Stats {
 		Poison: c.poison.Load(), DeadLettered: c.dlq.Load(),
 		Flushes: c.flushes.Load(), Fenced: c.fenced.Load(), Rebalances: c.rebalances.Load(),
 		StoreErrors: c.storeErrs.Load(), FlushTime: time.Duration(c.flushNs.Load()),
+		Late: c.late.Load(), WindowsClosed: c.windowsClosed.Load(), NotCoPartitioned: c.notCoPart.Load(),
 	}
 	w.mu.Lock()
 	for _, t := range w.tasks {

@@ -44,8 +44,11 @@ type task struct {
 	vars  pipeline.Vars
 
 	epoch  int64
-	stored int64 // W: last offset whose effects are in the store
-	meta   []byte
+	stored int64             // W: last offset whose effects are in the store
+	meta   map[string][]byte // steps' event-time state, committed with each flush
+
+	sampled int // events seen by the co-partitioning check
+	warned  bool
 
 	// The unflushed batch.
 	batch    []*sarama.ConsumerMessage
@@ -169,8 +172,21 @@ func (t *task) acquire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.epoch, t.stored, t.meta = c.Epoch, c.Offset, c.Meta
+	t.epoch, t.stored = c.Epoch, c.Offset
 	t.last = c.Offset
+	meta, err := decodeMeta(c.Meta)
+	if err != nil {
+		t.log.Error("stored partition metadata is unreadable; event time restarts from the next event", zap.Error(err))
+	}
+	t.meta = meta
+	for _, o := range t.ops {
+		if a, ok := o.(*aggOp); ok {
+			if err := a.restore(meta); err != nil {
+				t.log.Error("stored watermark is unreadable; event time restarts from the next event",
+					zap.String("step", a.name), zap.Error(err))
+			}
+		}
+	}
 	t.log.Info("partition claimed", zap.Int64("epoch", c.Epoch), zap.Int64("stored_offset", c.Offset),
 		zap.Int64("initial_offset", t.claim.InitialOffset()))
 	return nil
@@ -181,7 +197,7 @@ func (t *task) step(ctx context.Context) error {
 	if t.broken {
 		return errBroken
 	}
-	if len(t.batch) > 0 {
+	if len(t.batch) > 0 || t.ticking() {
 		if err := t.process(ctx, t.batch); err != nil {
 			t.broken = true
 			return err
@@ -190,6 +206,56 @@ func (t *task) step(ctx context.Context) error {
 		t.batch = t.batch[:0]
 	}
 	return t.flush(ctx)
+}
+
+// ticking reports whether the steps need to run without new events: an
+// aggregate whose idle timeout may let event time pass, or whose
+// watermark has reached a window still to close.
+func (t *task) ticking() bool {
+	for _, o := range t.ops {
+		if a, ok := o.(*aggOp); ok {
+			if t.w.p.Source.IdleTimeout > 0 || a.wm.Current() >= a.lowDue {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// setMeta records a step's event-time state for the next commit.
+func (t *task) setMeta(step string, b []byte) { t.meta[step] = b }
+
+// coPartitionSample is how often (1 in N events) the co-partitioning check
+// runs.
+const coPartitionSample = 64
+
+// checkCoPartitioned samples events of an aggregate whose group key is not
+// the message key, and reports those whose group key would be produced to
+// another partition (Java-compatible murmur2, the default of Kafka's
+// producers and of eddy's sinks): such a key's events are spread over
+// several partitions, each aggregating its share, so its results are split.
+func (t *task) checkCoPartitioned(r *Record, group string) {
+	t.sampled++
+	if t.sampled%coPartitionSample != 1 || group == string(r.srcKey) || t.h.client == nil {
+		return
+	}
+	n, err := t.h.client.Partitions(t.part.Topic)
+	if err != nil || len(n) <= 1 {
+		return
+	}
+	p, err := sarama.NewMurmur2Partitioner(t.part.Topic).Partition(
+		&sarama.ProducerMessage{Key: sarama.StringEncoder(group)}, int32(len(n)))
+	if err != nil || p == t.part.Partition {
+		return
+	}
+	t.w.stats.notCoPart.Add(1)
+	if !t.warned {
+		t.warned = true
+		t.log.Warn("aggregate group key is not co-partitioned with the source: results for a key are split across partitions; "+
+			"produce the source keyed by the group key, or re-key it first (see the README, \"Co-partitioning\")",
+			zap.String("group_key", group), zap.String("message_key", string(r.srcKey)),
+			zap.Int32("partition", t.part.Partition), zap.Int32("group_key_partition", p))
+	}
 }
 
 // finish runs the final flush after revocation or at shutdown, under its
@@ -417,7 +483,7 @@ func (t *task) flush(ctx context.Context) error {
 		t.out = t.out[:0]
 	}
 	// (b) one atomic write, conditioned on our epoch.
-	c := t.state.commit(t.epoch, t.last, t.meta)
+	c := t.state.commit(t.epoch, t.last, encodeMeta(t.meta))
 	if t.w.p.Spec.Dedup.Enabled {
 		c.IDs, c.IDTTL = t.ids, t.w.p.Spec.Dedup.TTL
 	}

@@ -118,7 +118,12 @@ sink: {topic: out}
 
 func newHarness(t *testing.T, dedup bool, maxMessages int, interval string, store statedb.Store) *harness {
 	t.Helper()
-	p, err := pipeline.Parse("unit.yaml", fmt.Appendf(nil, testPipeline, dedup, maxMessages, interval))
+	return newHarnessYAML(t, fmt.Sprintf(testPipeline, dedup, maxMessages, interval), store)
+}
+
+func newHarnessYAML(t *testing.T, yaml string, store statedb.Store) *harness {
+	t.Helper()
+	p, err := pipeline.Parse("unit.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

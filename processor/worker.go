@@ -126,7 +126,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 
-	h := &handler{w: w, producer: producer}
+	h := &handler{w: w, producer: producer, client: client}
 	w.log.Info("worker started", zap.String("group", w.group),
 		zap.Strings("topics", w.p.Spec.Source.Topics), zap.Strings("brokers", w.o.brokers))
 	backoff := 100 * time.Millisecond
