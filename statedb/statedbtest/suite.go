@@ -84,6 +84,7 @@ func Run(t *testing.T, newStore func(t *testing.T) statedb.Store, opts ...Option
 		{"Concurrency", s.concurrencyCases()},
 		{"Reopen", s.reopenCases()},
 		{"RoundTrips", s.roundTripCases()},
+		{"Inspect", s.inspectCases(t)}, // only for stores that implement statedb.Inspector
 	}
 	for _, g := range groups {
 		if len(g.cases) == 0 {
