@@ -39,6 +39,21 @@ type Example struct {
 // caller can change it.
 func catalog() map[string]Example {
 	return map[string]Example{
+		"clicks": {
+			Name:        "clicks",
+			Description: "page views per page in 5s tumbling windows: views, distinct visitors, mean time on page",
+			New:         func(seed uint64) Generator { return &clicks{r: newRand(seed)} },
+		},
+		"sensors": {
+			Name:        "sensors",
+			Description: "per-device temperature over 30s hopping windows every 10s, updated live (on_update)",
+			New:         func(seed uint64) Generator { return &sensors{r: newRand(seed)} },
+		},
+		"sessions": {
+			Name:        "sessions",
+			Description: "user activity sessions closed after 4s of inactivity",
+			New:         func(seed uint64) Generator { return &sessionsGen{r: newRand(seed), active: map[int]time.Time{}} },
+		},
 		"orders": {
 			Name:        "orders",
 			Description: "filter, enrich and re-key web-shop orders; duplicates dropped, bad events dead-lettered",
@@ -48,7 +63,7 @@ func catalog() map[string]Example {
 }
 
 // Default is the example `worker dev` runs without -c.
-const Default = "orders"
+const Default = "clicks"
 
 // Get returns the named example.
 func Get(name string) (Example, error) {

@@ -82,6 +82,11 @@ func cmdDev(args []string, stdout, stderr io.Writer) error {
 	if p.Spec.DeadLetter != nil {
 		topics = append(topics, p.Spec.DeadLetter.Topic)
 	}
+	for _, st := range p.Steps {
+		if st.Aggregate != nil && st.Aggregate.LateTopic != "" {
+			topics = append(topics, st.Aggregate.LateTopic)
+		}
+	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), topics...))
 	if err != nil {
 		return fmt.Errorf("embedded broker: %w", err)
@@ -128,8 +133,8 @@ func cmdDev(args []string, stdout, stderr io.Writer) error {
 	err = runUntilSignal(ctx, w, p.Spec.Flush.ShutdownTimeout, log)
 	wg.Wait()
 	s := w.Stats()
-	fmt.Fprintf(stdout, "eddy dev: done: %d events in, %d out, %d filtered, %d duplicates dropped, %d poison (%d dead-lettered)\n",
-		s.In, s.Out, s.Filtered, s.Duplicates, s.Poison, s.DeadLettered)
+	fmt.Fprintf(stdout, "eddy dev: done: %d events in, %d out, %d filtered, %d duplicates dropped, %d late, %d poison (%d dead-lettered)\n",
+		s.In, s.Out, s.Filtered, s.Duplicates, s.Late, s.Poison, s.DeadLettered)
 	return err
 }
 
@@ -212,8 +217,8 @@ func progress(ctx context.Context, w io.Writer, wk *processor.Worker, pr *printe
 			pr.mu.Lock()
 			hidden := pr.suppressed
 			pr.mu.Unlock()
-			fmt.Fprintf(w, "· produced %d | in %d  out %d  filtered %d  dups %d  poison %d  | lag %d  partitions %d  flushes %d | %d outputs not printed\n",
-				produced.Load(), s.In, s.Out, s.Filtered, s.Duplicates, s.Poison, s.Lag, s.Partitions, s.Flushes, hidden)
+			fmt.Fprintf(w, "· produced %d | in %d  out %d  filtered %d  dups %d  late %d  poison %d  windows closed %d | lag %d  partitions %d  flushes %d | %d outputs not printed\n",
+				produced.Load(), s.In, s.Out, s.Filtered, s.Duplicates, s.Late, s.Poison, s.WindowsClosed, s.Lag, s.Partitions, s.Flushes, hidden)
 		}
 	}
 }
