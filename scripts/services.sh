@@ -115,9 +115,13 @@ as_root() {
 	fi
 }
 
+apt_updated=
 apt_install() {
 	log "installing Debian packages: $*"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	if [[ -z $apt_updated ]]; then
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		apt_updated=1
+	fi
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
