@@ -58,6 +58,7 @@ alive() {
 spawn() {
 	local pidfile=$1 logfile=$2
 	shift 2
+	# shellcheck disable=SC2016 # $$ and $@ expand in the inner shell
 	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
 	local i
 	for i in $(seq 50); do
@@ -147,12 +148,12 @@ kafka_up() {
 		return 0
 	fi
 	rm -f "$pidfile"
-	if answers 127.0.0.1 $KAFKA_PORT; then
+	if answers 127.0.0.1 "$KAFKA_PORT"; then
 		log "kafka: 127.0.0.1:$KAFKA_PORT answers but is not ours; using it as it is"
 		kafka_probe 60
 		return 0
 	fi
-	answers 127.0.0.1 $KAFKA_CONTROLLER_PORT &&
+	answers 127.0.0.1 "$KAFKA_CONTROLLER_PORT" &&
 		die "kafka: controller port 127.0.0.1:$KAFKA_CONTROLLER_PORT is taken by something else"
 	need_java
 
@@ -211,7 +212,7 @@ kafka_up() {
 	echo "$KAFKA_VERSION" >"$dir/version"
 	: >"$logfile"
 	spawn "$pidfile" "$logfile" "${java[@]}" kafka.Kafka "$dir/server.properties"
-	wait_port kafka 127.0.0.1 $KAFKA_PORT "$pidfile" kafka.Kafka "$logfile" "$KAFKA_TIMEOUT"
+	wait_port kafka 127.0.0.1 "$KAFKA_PORT" "$pidfile" kafka.Kafka "$logfile" "$KAFKA_TIMEOUT"
 	kafka_probe "$KAFKA_TIMEOUT"
 }
 
@@ -239,15 +240,15 @@ redis_up() {
 		return 0
 	fi
 	rm -f "$pidfile"
-	if answers 127.0.0.1 $REDIS_PORT; then
+	if answers 127.0.0.1 "$REDIS_PORT"; then
 		log "redis: 127.0.0.1:$REDIS_PORT answers but is not ours; using it as it is"
 		return 0
 	fi
 	command -v redis-server >/dev/null || apt_install redis-server
 	log "redis: starting on 127.0.0.1:$REDIS_PORT (no persistence), log $logfile"
-	spawn "$pidfile" "$logfile" redis-server --bind 127.0.0.1 --port $REDIS_PORT \
+	spawn "$pidfile" "$logfile" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
 		--save "" --appendonly no --daemonize no --dir "$dir" --logfile ""
-	wait_port redis 127.0.0.1 $REDIS_PORT "$pidfile" redis-server "$logfile" 30
+	wait_port redis 127.0.0.1 "$REDIS_PORT" "$pidfile" redis-server "$logfile" 30
 }
 
 # ---------------------------------------------------------------- MariaDB
@@ -266,7 +267,7 @@ mysql_up() {
 		return 0
 	fi
 	rm -f "$pidfile"
-	if answers 127.0.0.1 $MYSQL_PORT; then
+	if answers 127.0.0.1 "$MYSQL_PORT"; then
 		log "mariadb: 127.0.0.1:$MYSQL_PORT answers but is not ours; using it as it is"
 		mysql_check
 		return 0
@@ -294,10 +295,10 @@ mysql_up() {
 	log "mariadb: starting on 127.0.0.1:$MYSQL_PORT, log $logfile"
 	spawn "$pidfile" "$logfile" "$bin" --no-defaults "${user[@]}" --datadir="$dir/data" \
 		--socket="$sock" --pid-file="$dir/mariadbd.pid" --bind-address=127.0.0.1 \
-		--port=$MYSQL_PORT --skip-name-resolve \
+		--port="$MYSQL_PORT" --skip-name-resolve \
 		--innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 \
 		--max-connections=500
-	wait_port mariadb 127.0.0.1 $MYSQL_PORT "$pidfile" mariadbd "$logfile" 60
+	wait_port mariadb 127.0.0.1 "$MYSQL_PORT" "$pidfile" mariadbd "$logfile" 60
 	# root logs in over the unix socket only; it creates the test user.
 	mariadb --no-defaults --socket="$sock" -uroot -e "
 		CREATE DATABASE IF NOT EXISTS eddy;
@@ -314,12 +315,12 @@ mysql_check() {
 	command -v mariadb >/dev/null || { log "mariadb: no client to check the login with; skipped"; return 0; }
 	local i
 	for ((i = 0; i < 20; i++)); do
-		if mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P$MYSQL_PORT -ueddy -peddy eddy -e 'SELECT 1' >/dev/null 2>&1; then
+		if mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P"$MYSQL_PORT" -ueddy -peddy eddy -e 'SELECT 1' >/dev/null 2>&1; then
 			return 0
 		fi
 		sleep 0.5
 	done
-	mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P$MYSQL_PORT -ueddy -peddy eddy -e 'SELECT 1' >&2 || true
+	mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P"$MYSQL_PORT" -ueddy -peddy eddy -e 'SELECT 1' >&2 || true
 	die "mariadb: user eddy/eddy cannot use database eddy on 127.0.0.1:$MYSQL_PORT"
 }
 
