@@ -34,6 +34,8 @@ type Stats struct {
 	// they were read from: their key's results are split across
 	// partitions (see the README on co-partitioning).
 	NotCoPartitioned uint64
+	// StoreCalls counts state store calls, each one network round trip.
+	StoreCalls uint64
 	// StoreErrors counts failed store or produce calls that were retried.
 	StoreErrors uint64
 	// FlushTime is the total time spent in flushes.
@@ -47,7 +49,7 @@ type Stats struct {
 type counters struct {
 	in, out, filtered, dups, skipped, poison, dlq   atomic.Uint64
 	flushes, fenced, rebalances, storeErrs, flushNs atomic.Uint64
-	late, windowsClosed, notCoPart                  atomic.Uint64
+	late, windowsClosed, notCoPart, storeCalls      atomic.Uint64
 }
 
 // Stats returns a snapshot of the Worker's counters.
@@ -60,6 +62,7 @@ func (w *Worker) Stats() Stats {
 		Flushes: c.flushes.Load(), Fenced: c.fenced.Load(), Rebalances: c.rebalances.Load(),
 		StoreErrors: c.storeErrs.Load(), FlushTime: time.Duration(c.flushNs.Load()),
 		Late: c.late.Load(), WindowsClosed: c.windowsClosed.Load(), NotCoPartitioned: c.notCoPart.Load(),
+		StoreCalls: c.storeCalls.Load(),
 	}
 	w.mu.Lock()
 	for _, t := range w.tasks {

@@ -306,6 +306,9 @@ func (t *task) retry(ctx context.Context, what string, f func(context.Context) e
 	var failedAt time.Time
 	for attempt := 0; ; attempt++ {
 		octx, cancel := context.WithTimeout(ctx, t.w.o.opTimeout)
+		if what != "produce" {
+			t.w.stats.storeCalls.Add(1)
+		}
 		err := f(octx)
 		cancel()
 		if err == nil {
@@ -500,6 +503,7 @@ func (t *task) flush(ctx context.Context) error {
 
 	t.w.stats.flushes.Add(1)
 	t.w.stats.flushNs.Add(uint64(time.Since(start)))
+	t.w.flushHist.Observe(time.Since(start).Seconds())
 	if ce := t.log.Check(zap.DebugLevel, "flushed"); ce != nil {
 		ce.Write(zap.Int64("offset", t.stored), zap.Int("produced", t.produced),
 			zap.Int("state_writes", len(c.Puts)+len(c.Deletes)), zap.Duration("took", time.Since(start)))

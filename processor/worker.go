@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/eddy-streams/eddy/pipeline"
@@ -27,11 +28,12 @@ type Worker struct {
 	log   *zap.Logger
 	group string
 
-	stats   counters
-	ready   atomic.Bool
-	mu      sync.Mutex
-	tasks   map[statedb.Partition]*task
-	running atomic.Bool
+	stats     counters
+	flushHist prometheus.Histogram
+	ready     atomic.Bool
+	mu        sync.Mutex
+	tasks     map[statedb.Partition]*task
+	running   atomic.Bool
 }
 
 // New checks the options against the pipeline and returns a Worker. It
@@ -69,6 +71,8 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 		log:   o.log.With(zap.String("pipeline", p.Spec.Name)),
 		group: group,
 		tasks: map[statedb.Partition]*task{},
+
+		flushHist: newFlushHistogram(p.Spec.Name),
 	}, nil
 }
 

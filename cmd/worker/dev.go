@@ -35,6 +35,7 @@ func cmdDev(args []string, stdout, stderr io.Writer) error {
 	partitions := fs.Int("partitions", 6, "partitions of every topic")
 	printRate := fs.Int("print", 10, "outputs printed per second at most (the rest are counted)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	httpAddr := fs.String("http", "", "address of /healthz, /readyz and /metrics (e.g. :9100; default off)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -115,6 +116,12 @@ func cmdDev(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+
+	stopHTTP, err := serveHTTP(*httpAddr, w, store, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 
 	var wg sync.WaitGroup
 	var produced atomic.Int64

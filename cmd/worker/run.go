@@ -26,6 +26,8 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	brokers := fs.String("brokers", "", "override kafka.brokers (comma-separated host:port)")
 	instance := fs.String("instance-id", os.Getenv("EDDY_INSTANCE_ID"),
 		"static group membership id (default $EDDY_INSTANCE_ID, else kafka.instance_id)")
+	httpAddr := fs.String("http", envOr("EDDY_HTTP_ADDR", DefaultHTTPAddr),
+		"address of /healthz, /readyz and /metrics (default $EDDY_HTTP_ADDR, else :9100; empty: off)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -63,7 +65,19 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopHTTP, err := serveHTTP(*httpAddr, w, store, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	return runUntilSignal(ctx, w, p.Spec.Flush.ShutdownTimeout, log)
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
 }
 
 // runUntilSignal runs w until ctx ends (SIGINT/SIGTERM), then gives it the

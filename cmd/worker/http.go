@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/eddy-streams/eddy/processor"
+	"github.com/eddy-streams/eddy/statedb"
+)
+
+// The worker's HTTP endpoints (the Kubernetes manifests probe these).
+const (
+	DefaultHTTPAddr = ":9100"
+	PathHealth      = "/healthz" // 200 while the process runs
+	PathReady       = "/readyz"  // 200 when the group is joined and the store answers
+	PathMetrics     = "/metrics" // Prometheus
+)
+
+// serveHTTP starts the health and metrics endpoints on addr (nothing if
+// addr is empty) and returns a function that stops them.
+func serveHTTP(addr string, w *processor.Worker, store statedb.Store, log *zap.Logger) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-http %s: %w", addr, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(w.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathHealth, func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(rw, "ok")
+	})
+	mux.HandleFunc(PathReady, func(rw http.ResponseWriter, r *http.Request) {
+		if !w.Ready() {
+			http.Error(rw, "not ready: not a member of the consumer group yet", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			http.Error(rw, "not ready: state store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(rw, "ready")
+	})
+	mux.Handle(PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http endpoints stopped", zap.Error(err))
+		}
+	}()
+	log.Info("http endpoints up", zap.String("addr", ln.Addr().String()),
+		zap.Strings("paths", []string{PathHealth, PathReady, PathMetrics}))
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
