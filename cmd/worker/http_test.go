@@ -57,7 +57,11 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
 
 // TestEndpointsAndMovingMetrics runs `worker dev` with its HTTP endpoints
 // and checks /healthz, /readyz and that /metrics' counters grow while
