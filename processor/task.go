@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
+	"github.com/eddy-streams/eddy/dedup"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/statedb"
 )
@@ -56,8 +56,7 @@ type task struct {
 	out      []*sarama.ProducerMessage // not yet acknowledged
 	produced int                       // acknowledged since the last commit
 	emitted  []*Record                 // sink records of out, for the output hook
-	ids      []string
-	idset    map[string]struct{}
+	ids      *dedup.Tracker
 
 	next atomic.Int64 // next offset to process, for lag
 
@@ -79,7 +78,7 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 		log:   w.log.With(zap.String("topic", part.Topic), zap.Int32("partition", part.Partition)),
 		ops:   ops,
 		state: newCache(w.o.store, part, w.o.cacheSize),
-		idset: map[string]struct{}{},
+		ids:   dedup.NewTracker(),
 	}
 	t.next.Store(claim.InitialOffset())
 	return t, nil
@@ -409,15 +408,11 @@ func (t *task) decode(m *sarama.ConsumerMessage) (*Record, string, error) {
 }
 
 // IDHeader is the header that carries the deterministic ID of every record
-// eddy produces. A downstream eddy pipeline uses it as the event ID when
-// source.event_id is not set, so it drops the repeats a crash can cause.
-const IDHeader = "eddy-id"
+// eddy produces (see package dedup).
+const IDHeader = dedup.IDHeader
 
 func defaultID(rec *Record) string {
-	if id, ok := rec.Headers[IDHeader]; ok && id != "" {
-		return id
-	}
-	return rec.Topic + "-" + strconv.FormatInt(int64(rec.Partition), 10) + "-" + strconv.FormatInt(rec.Offset, 10)
+	return dedup.DefaultID(rec.Topic, rec.Partition, rec.Offset, rec.Headers)
 }
 
 // bind points the task's reusable CEL variables at rec.
@@ -429,37 +424,33 @@ func (t *task) bind(rec *Record) *pipeline.Vars {
 }
 
 // dedup drops records whose event ID was seen before: in an earlier flush
-// (one Seen call per batch) or earlier in this batch. Every new ID is
-// recorded by the next commit, together with the state it produced.
+// (one Seen call per batch) or earlier in the unflushed work. Every new ID
+// is recorded by the next commit, together with the state it produced.
 func (t *task) dedup(ctx context.Context, recs []*Record) ([]*Record, error) {
 	if !t.w.p.Spec.Dedup.Enabled || len(recs) == 0 {
 		return recs, nil
 	}
-	ids := make([]string, 0, len(recs))
-	for _, r := range recs {
-		if _, dup := t.idset[r.ID]; !dup {
-			ids = append(ids, r.ID)
-		}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
 	}
-	var seen map[string]bool
-	if len(ids) > 0 {
-		err := t.retry(ctx, "dedup lookup", func(ctx context.Context) (err error) {
-			seen, err = t.w.o.store.Seen(ctx, t.part, ids)
-			return err
+	var keep []bool
+	err := t.retry(ctx, "dedup lookup", func(ctx context.Context) (err error) {
+		keep, err = t.ids.Filter(ctx, ids, func(ctx context.Context, ids []string) (map[string]bool, error) {
+			return t.w.o.store.Seen(ctx, t.part, ids)
 		})
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	kept := recs[:0]
-	for _, r := range recs {
-		if _, dup := t.idset[r.ID]; dup || seen[r.ID] {
+	for i, r := range recs {
+		if !keep[i] {
 			t.w.stats.dups.Add(1)
 			t.log.Debug("duplicate dropped", zap.String("event_id", r.ID), zap.Int64("offset", r.Offset))
 			continue
 		}
-		t.idset[r.ID] = struct{}{}
-		t.ids = append(t.ids, r.ID)
 		kept = append(kept, r)
 	}
 	return kept, nil
@@ -488,7 +479,7 @@ func (t *task) flush(ctx context.Context) error {
 	// (b) one atomic write, conditioned on our epoch.
 	c := t.state.commit(t.epoch, t.last, encodeMeta(t.meta))
 	if t.w.p.Spec.Dedup.Enabled {
-		c.IDs, c.IDTTL = t.ids, t.w.p.Spec.Dedup.TTL
+		c.IDs, c.IDTTL = t.ids.Pending(), t.w.p.Spec.Dedup.TTL
 	}
 	if err := t.retry(ctx, "state commit", func(ctx context.Context) error {
 		return t.w.o.store.Commit(ctx, c)
@@ -517,8 +508,7 @@ func (t *task) flush(ctx context.Context) error {
 	t.produced = 0
 	clear(t.emitted)
 	t.emitted = t.emitted[:0]
-	t.ids = t.ids[:0]
-	clear(t.idset)
+	t.ids.Committed()
 	return nil
 }
 
