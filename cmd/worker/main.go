@@ -24,6 +24,7 @@ usage:
   worker validate -c pipeline.yaml         check a pipeline file and list every error (exit 1)
   worker dev [-c pipeline.yaml] [flags]    try a pipeline with nothing installed: embedded
                                            Kafka-protocol broker, memory state, sample events
+  worker offsets show|reset [flags]        committed offsets vs the store's watermarks; replay
   worker version                           print the version
 
 Run "worker <command> -h" for a command's flags.
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdValidate(args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(args[1:], stdout, stderr)
+	case "offsets":
+		err = cmdOffsets(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "eddy worker", version)
 	case "help", "-h", "--help":

@@ -1,0 +1,90 @@
+// Package offsets is eddy's offset tooling: it shows, per source partition,
+// where a pipeline's consumer group stands in Kafka next to what its state
+// store holds, and it moves the group's committed offsets to replay a topic
+// from a chosen point. `worker offsets show` and `worker offsets reset` are
+// its command-line faces.
+//
+// # Two offsets per partition
+//
+// For every source partition P there are two positions, and they are not
+// the same thing:
+//
+//   - Kafka's committed group offset C: where a worker that claims P starts
+//     reading. The runtime commits it after each flush, but only to save
+//     work: it may lag behind.
+//   - The store's offset watermark W: the last offset of P whose effects
+//     (state, event IDs) are persisted, written in the same atomic commit as
+//     the state. It is the truth. A worker that claims P skips every
+//     message at or below W.
+//
+// After a clean stop C = W+1. [Tool.Status] reads both (W through
+// [statedb.Inspector], which does not bump P's epoch, so inspecting never
+// fences a live worker), with the log start and end offsets, the lag
+// (log end − max(C, W+1, log start)), and the group's state and members.
+//
+// # Reset
+//
+// [Tool.Plan] works out, for some or all partitions of one source topic,
+// the new committed offset ([ToEarliest], [ToLatest], [ToTime]: the first
+// offset whose timestamp is at or after the time, [ToOffset]: clamped to the
+// log) and what a replay from there will do given W ([Move.Replay]).
+// [Tool.Apply] commits the new offsets with one OffsetCommit request to the
+// group coordinator, as a client outside the group, and reads them back to
+// check them.
+//
+// Kafka accepts such a commit only while the group has no members: Apply
+// refuses with an [*ActiveGroupError] naming the live members unless
+// forced. Stop the workers first; they leave the group when they stop. (A
+// static member, kafka.instance_id, stays in the group for the session
+// timeout after its worker stops.) Forcing removes the listed members from
+// the group (a LeaveGroup on their behalf, Kafka >= 2.4), waits for the
+// group to empty and commits. Running workers notice within a heartbeat,
+// drop their unflushed batches (harmless: they are read again and skipped
+// or processed once, see below) and rejoin, resuming from the new offsets.
+// If a worker rejoins before the commit lands, Kafka rejects the commit and
+// Apply fails without having changed any offset; stopping the workers is
+// the reliable way.
+//
+// # Replay: what a reset does and does not do
+//
+// A reset only moves Kafka's committed offsets. It does not touch the state
+// store: the partitions' watermarks, state and recorded event IDs stay as
+// they are, and they absorb the replay:
+//
+//   - Offsets at or below W are read again and skipped: their effects are
+//     already in state. A replay never double-counts.
+//   - Offsets above W are processed, once, as if for the first time; with
+//     dedup enabled, an event whose ID is already recorded (a producer's
+//     retry, say) is dropped as a duplicate as usual.
+//   - Moving the offset forward past W+1 (for example --to-latest on a
+//     group that is behind) means the events between W+1 and the new
+//     offset are never processed: Plan reports them (Replay.Never).
+//
+// So a reset does NOT recompute anything: events at or below W are not
+// applied again, and outputs they produced are not produced again. To
+// recompute a pipeline's state from scratch, also clear its state (this
+// package does not), with the workers stopped:
+//
+//   - simplest: give the pipeline a new name (state is namespaced by
+//     name, and the default group "eddy-<name>" is new too, so it starts
+//     from source.start with empty state); the old state can be dropped
+//     later;
+//   - redis: delete the keys under state.redis.key_prefix + "<name>:"
+//     (e.g. redis-cli --scan --pattern 'eddy:<name>:*' | xargs redis-cli
+//     unlink, on every master of a Cluster); this removes watermarks,
+//     state, event IDs and timers;
+//   - singlestore: drop (or truncate) the tables eddy_<name>_owners,
+//     _state, _ids and _timers (statedb/backends.SQLNamespace gives the
+//     exact prefix);
+//   - memory: state lives in the worker process and is gone when it
+//     restarts; a restarted worker processes everything from the committed
+//     offset.
+//
+// Then reset the offsets (--to-earliest) so that the empty state is filled
+// from the start of the retained log.
+//
+// # Concurrency
+//
+// A Tool is not safe for concurrent use: run one call at a time. Status
+// and Plan only read; Apply is the only call that changes anything.
+package offsets
