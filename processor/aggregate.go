@@ -55,8 +55,6 @@ type aggOp struct {
 
 	work    map[string]*winState // this batch's decoded state
 	changed []string             // keys updated this batch, in order (on_update)
-	args    []any
-	wins    []windows.Window
 }
 
 // winState is the decoded state of one state key: one accumulator for a
@@ -109,7 +107,6 @@ func newAggOp(name string, a *pipeline.Aggregate, lateness time.Duration) (*aggO
 		session: spec.Kind == windows.Session,
 		lowDue:  math.MinInt64,
 		work:    map[string]*winState{},
-		args:    make([]any, len(a.Values)),
 	}, nil
 }
 

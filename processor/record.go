@@ -38,8 +38,6 @@ type Record struct {
 	srcKey []byte
 	// outID, when set, is the output's deterministic ID (window results).
 	outID string
-	// seq numbers the outputs derived from one input (0, 1, ...).
-	seq int
 }
 
 // Processor is custom Go code that runs as a pipeline step:

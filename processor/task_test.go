@@ -40,11 +40,6 @@ func (s *fakeSession) Commit()                                     { s.mu.Lock()
 func (s *fakeSession) ResetOffset(string, int32, int64, string)    {}
 func (s *fakeSession) MarkMessage(*sarama.ConsumerMessage, string) {}
 func (s *fakeSession) Context() context.Context                    { return s.ctx }
-func (s *fakeSession) lastMark() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.marks[len(s.marks)-1]
-}
 
 type fakeClaim struct {
 	topic string
