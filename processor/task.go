@@ -101,6 +101,9 @@ func (t *task) run() error {
 		t.drain()
 		return nil // the session is over; the partition goes to its next owner
 	}
+	if err := t.checkStart(); err != nil {
+		return err
+	}
 	t.w.mu.Lock()
 	t.w.tasks[t.part] = t
 	t.w.mu.Unlock()
@@ -205,6 +208,41 @@ func (t *task) step(ctx context.Context) error {
 		t.batch = t.batch[:0]
 	}
 	return t.flush(ctx)
+}
+
+// errRewind ends a session whose start position was past the store's
+// watermark (see checkStart).
+var errRewind = errors.New("processor: rewinding to the stored offset watermark")
+
+// checkStart compares where Kafka starts the claim with what the store
+// holds. Kafka's committed offset is saved after the store's commit, so it
+// is normally at most W+1. It is beyond W+1 only when the store lost
+// acknowledged commits (Redis with appendfsync everysec after a power loss,
+// an asynchronous replica promoted) or the store was restored from an older
+// backup: the events between would never be applied. The task then moves
+// the group's offset back to W+1 and ends the session; on the rejoin the
+// partition is read from W+1 again, so the lost commits are re-done.
+//
+// A store with no record of the partition (W = none) while the group has a
+// committed offset is reported but not rewound: that is a new or wiped
+// store, and replaying the whole topic is the operator's call (worker
+// offsets reset).
+func (t *task) checkStart() error {
+	initial := t.claim.InitialOffset()
+	if initial < 0 || initial <= t.stored+1 {
+		return nil
+	}
+	if t.stored == statedb.NoOffset {
+		t.log.Warn("the state store has no record of this partition but the group has a committed offset: state starts empty from there; "+
+			"if the store was wiped and must be rebuilt, reset the group's offsets (worker offsets reset) to replay",
+			zap.Int64("committed_offset", initial))
+		return nil
+	}
+	t.log.Warn("Kafka's committed offset is past the store's offset watermark (the store lost acknowledged commits): rewinding the group to replay them",
+		zap.Int64("stored_offset", t.stored), zap.Int64("committed_offset", initial))
+	t.sess.ResetOffset(t.part.Topic, t.part.Partition, t.stored+1, "")
+	t.sess.Commit()
+	return fmt.Errorf("%s: %w", t.part, errRewind)
 }
 
 // ticking reports whether the steps need to run without new events: an

@@ -25,6 +25,7 @@ type fakeSession struct {
 	ctx     context.Context
 	mu      sync.Mutex
 	marks   []int64
+	resets  []int64
 	commits int
 }
 
@@ -36,19 +37,24 @@ func (s *fakeSession) MarkOffset(_ string, _ int32, off int64, _ string) {
 	s.marks = append(s.marks, off)
 	s.mu.Unlock()
 }
-func (s *fakeSession) Commit()                                     { s.mu.Lock(); s.commits++; s.mu.Unlock() }
-func (s *fakeSession) ResetOffset(string, int32, int64, string)    {}
+func (s *fakeSession) Commit() { s.mu.Lock(); s.commits++; s.mu.Unlock() }
+func (s *fakeSession) ResetOffset(_ string, _ int32, off int64, _ string) {
+	s.mu.Lock()
+	s.resets = append(s.resets, off)
+	s.mu.Unlock()
+}
 func (s *fakeSession) MarkMessage(*sarama.ConsumerMessage, string) {}
 func (s *fakeSession) Context() context.Context                    { return s.ctx }
 
 type fakeClaim struct {
-	topic string
-	msgs  chan *sarama.ConsumerMessage
+	topic   string
+	msgs    chan *sarama.ConsumerMessage
+	initial int64
 }
 
 func (c *fakeClaim) Topic() string                            { return c.topic }
 func (c *fakeClaim) Partition() int32                         { return 0 }
-func (c *fakeClaim) InitialOffset() int64                     { return 0 }
+func (c *fakeClaim) InitialOffset() int64                     { return c.initial }
 func (c *fakeClaim) HighWaterMarkOffset() int64               { return 0 }
 func (c *fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 
@@ -335,5 +341,37 @@ func TestTaskRevokedDuringOutageProducesOnce(t *testing.T) {
 	}
 	if got := h.sess.lastMarkOr(-1); got != 5 {
 		t.Errorf("final mark %d, want 5", got)
+	}
+}
+
+// A store that lost acknowledged commits (W = 5) while Kafka's committed
+// offset says 10: the task rewinds the group to 6 and ends the session
+// rather than skip offsets 6..9.
+func TestTaskRewindsWhenKafkaIsAheadOfTheStore(t *testing.T) {
+	store := memory.New()
+	part := statedb.Partition{Topic: "in"}
+	c, _ := store.Acquire(context.Background(), part)
+	if err := store.Commit(context.Background(), &statedb.Commit{Partition: part, Epoch: c.Epoch, Offset: 5}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.Parse("unit.yaml", fmt.Appendf(nil, testPipeline, false, 10, "10ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(p, WithStore(store), WithLogger(zaptest.NewLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := &fakeSession{ctx: context.Background()}
+	claim := &fakeClaim{topic: "in", msgs: make(chan *sarama.ConsumerMessage), initial: 10}
+	tk, err := newTask(&handler{w: w, producer: &fakeProducer{}, marked: make(chan struct{}, 1)}, sess, claim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.run(); !errors.Is(err, errRewind) {
+		t.Fatalf("run = %v, want errRewind", err)
+	}
+	if fmt.Sprint(sess.resets) != "[6]" || sess.commits == 0 {
+		t.Errorf("resets %v, commits %d: want the group offset reset to 6 and committed", sess.resets, sess.commits)
 	}
 }
