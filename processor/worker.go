@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/eddy-streams/eddy/internal/kafkaconf"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/statedb"
 )
@@ -176,14 +177,16 @@ func (w *Worker) checkTopics(client sarama.Client) error {
 	return nil
 }
 
+// saramaConfig is the configuration of the Worker's clients: kafkaconf's
+// base (version, client id, SASL, TLS), plus the consumer group and
+// producer settings of the flush protocol. It holds the SASL password:
+// never log it.
 func (w *Worker) saramaConfig() (*sarama.Config, error) {
 	s := w.p.Spec
-	cfg := sarama.NewConfig()
-	cfg.ClientID = s.Kafka.ClientID
-	if cfg.ClientID == "" {
-		cfg.ClientID = "eddy"
+	cfg, err := kafkaconf.New(&s.Kafka)
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
 	}
-	cfg.Version = w.p.KafkaVersion
 	switch s.Kafka.Balance {
 	case "", "sticky":
 		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
