@@ -17,6 +17,7 @@ import (
 
 	"github.com/eddy-streams/eddy/integration/testenv"
 	"github.com/eddy-streams/eddy/offsets"
+	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
 	"github.com/eddy-streams/eddy/statedb"
 	"github.com/eddy-streams/eddy/statedb/memory"
@@ -561,72 +562,15 @@ func (ofsCounter) Process(ctx context.Context, rec *processor.Record, _ processo
 // skipped (its offset is at or below the partition's watermark), and the
 // counts are unchanged.
 func TestOffsetsReplayNeverDoubleCounts(t *testing.T) {
-	brokers := testenv.KafkaBrokers(t)
-	topic := testenv.Topic(t, brokers, 3)
-	group := testenv.Group(t)
-	p := loadPipeline(t, `
-name: %s
-kafka: {brokers: [unused:9092]}
-source: {topics: [%s], event_id: event.id}
-dedup: {enabled: true, ttl: 1h}
-flush: {max_messages: 100, interval: 50ms}
-steps:
-  - processor: {name: count}
-`, testenv.Unique("p"), topic)
-
-	const keys, perKey = 12, 25
-	var msgs []*sarama.ProducerMessage
-	for i := range perKey {
-		for k := range keys {
-			msgs = append(msgs, &sarama.ProducerMessage{Key: sarama.StringEncoder(fmt.Sprint("user-", k)),
-				Value: sarama.StringEncoder(fmt.Sprintf(`{"id":"e-%d-%d"}`, k, i))})
-		}
-	}
-	total := len(msgs)
-	produce(t, brokers, topic, msgs)
-	ends := ofsEnds(t, brokers, topic)
-
-	store := memory.New()
-	run := func(name string) processor.Stats {
-		w, err := processor.New(p, processor.WithStore(store), processor.WithBrokers(brokers...),
-			processor.WithGroup(group), processor.WithLogger(zaptest.NewLogger(t).Named(name)),
-			processor.WithCommitInterval(100*time.Millisecond),
-			processor.WithProcessor("count", func(map[string]any) (processor.Processor, error) { return ofsCounter{}, nil }))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Run(ctx) }()
-		waitFor(t, 30*time.Second, name+" to read every message", func() bool { return w.Stats().In >= uint64(total) })
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return w.Stats()
-	}
-
-	first := run("first run")
+	r := newOfsReplay(t)
+	first := r.run("first run", r.total)
 	if first.Skipped != 0 || first.Duplicates != 0 || first.Poison != 0 {
 		t.Fatalf("first run: %+v, want nothing skipped, duplicated or poisoned", first)
 	}
-	counts := ofsCounts(t, store, topic, keys)
-	for k, n := range counts {
-		if n != perKey {
-			t.Fatalf("first run: %s counted %d times, want %d", k, n, perKey)
-		}
-	}
-	epochs := map[int32]int64{}
-	for part, end := range ends {
-		c, err := store.Inspect(t.Context(), statedb.Partition{Topic: topic, Partition: part})
-		if err != nil || c.Offset != end-1 {
-			t.Fatalf("first run: partition %d watermark %d (%v), want %d", part, c.Offset, err, end-1)
-		}
-		epochs[part] = c.Epoch
-	}
+	counts, epochs := r.check("first run", nil)
 
-	tool := ofsTool(t, brokers, group, store)
-	plan, err := tool.Plan(t.Context(), offsets.Reset{Topic: topic, To: offsets.ToEarliest()})
+	tool := ofsTool(t, r.brokers, r.group, r.store)
+	plan, err := tool.Plan(t.Context(), offsets.Reset{Topic: r.topic, To: offsets.ToEarliest()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -637,33 +581,191 @@ steps:
 			t.Errorf("partition %d: replay %s, want everything skipped", m.Partition, m.Replay)
 		}
 	}
-	if skip != int64(total) {
-		t.Errorf("the plan skips %d messages, want %d", skip, total)
+	if skip != int64(r.total) {
+		t.Errorf("the plan skips %d messages, want %d", skip, r.total)
 	}
 	if _, err := tool.Apply(t.Context(), plan, false); err != nil {
 		t.Fatalf("reset to earliest: %v", err)
 	}
-	if got := ofsCommitted(t, brokers, group, topic, []int32{0, 1, 2}); !maps.Equal(got, map[int32]int64{0: 0, 1: 0, 2: 0}) {
+	if got := ofsCommitted(t, r.brokers, r.group, r.topic, []int32{0, 1, 2}); !maps.Equal(got, map[int32]int64{0: 0, 1: 0, 2: 0}) {
 		t.Fatalf("after the reset: committed %v, want 0 everywhere", got)
 	}
 
-	second := run("second run")
-	if second.Skipped != uint64(total) {
-		t.Errorf("second run skipped %d messages, want all %d", second.Skipped, total)
+	second := r.run("second run", r.total)
+	if second.Skipped != uint64(r.total) {
+		t.Errorf("second run skipped %d messages, want all %d", second.Skipped, r.total)
 	}
 	if second.Duplicates != 0 || second.Poison != 0 {
 		t.Errorf("second run: %+v, want no duplicates or poison (every message skipped before dedup)", second)
 	}
-	if got := ofsCounts(t, store, topic, keys); !maps.Equal(got, counts) {
+	if got, _ := r.check("second run", epochs); !maps.Equal(got, counts) {
 		t.Errorf("counts after the replay: %v, want unchanged %v", got, counts)
 	}
-	for part, end := range ends {
-		c, err := store.Inspect(t.Context(), statedb.Partition{Topic: topic, Partition: part})
-		if err != nil || c.Offset != end-1 || c.Epoch <= epochs[part] {
-			t.Errorf("second run: partition %d watermark %d epoch %d (%v), want %d and an epoch above %d (claimed again)",
-				part, c.Offset, c.Epoch, err, end-1, epochs[part])
+}
+
+// TestOffsetsForcedResetUnderARunningWorker: a forced reset to earliest
+// while a worker runs removes it from the group; it rejoins, reads the
+// topic again from offset 0, skips every message, and the counts stay.
+func TestOffsetsForcedResetUnderARunningWorker(t *testing.T) {
+	r := newOfsReplay(t)
+	w, stop := r.start("worker")
+	waitFor(t, 30*time.Second, "the worker to apply every message", func() bool { return r.applied() })
+	counts, epochs := r.check("before the reset", nil)
+	sessions := w.Stats().Rebalances
+
+	tool := ofsTool(t, r.brokers, r.group, r.store)
+	plan, err := tool.Plan(t.Context(), offsets.Reset{Topic: r.topic, To: offsets.ToEarliest()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tool.Apply(t.Context(), plan, false); err == nil {
+		t.Fatal("Apply without force while the worker runs: no error")
+	}
+	applied, err := tool.Apply(t.Context(), plan, true)
+	if err != nil {
+		t.Fatalf("Apply --force: %v", err)
+	}
+	if len(applied.Removed) != 1 {
+		t.Errorf("removed %v, want the one worker", applied.Removed)
+	}
+	waitFor(t, 30*time.Second, "the worker to rejoin and read the topic again", func() bool {
+		s := w.Stats()
+		return s.Rebalances > sessions && s.In >= uint64(2*r.total)
+	})
+	stop()
+	s := w.Stats()
+	if s.Skipped != uint64(r.total) {
+		t.Errorf("after the forced reset the worker skipped %d messages, want %d", s.Skipped, r.total)
+	}
+	if got, _ := r.check("after the forced reset", epochs); !maps.Equal(got, counts) {
+		t.Errorf("counts after the forced replay: %v, want unchanged %v", got, counts)
+	}
+}
+
+// ofsReplay is a counting pipeline over a 3-partition topic holding
+// keys × perKey events, with a memory store shared by its runs.
+type ofsReplay struct {
+	t            *testing.T
+	brokers      []string
+	topic, group string
+	pipe         *pipeline.Pipeline
+	store        *memory.Store
+	ends         map[int32]int64
+	keys, perKey int
+	total        int
+}
+
+func newOfsReplay(t *testing.T) *ofsReplay {
+	brokers := testenv.KafkaBrokers(t)
+	r := &ofsReplay{t: t, brokers: brokers, topic: testenv.Topic(t, brokers, 3), group: testenv.Group(t),
+		store: memory.New(), keys: 12, perKey: 25}
+	r.pipe = loadPipeline(t, `
+name: %s
+kafka: {brokers: [unused:9092]}
+source: {topics: [%s], event_id: event.id}
+dedup: {enabled: true, ttl: 1h}
+flush: {max_messages: 100, interval: 50ms}
+steps:
+  - processor: {name: count}
+`, testenv.Unique("p"), r.topic)
+	var msgs []*sarama.ProducerMessage
+	for i := range r.perKey {
+		for k := range r.keys {
+			msgs = append(msgs, &sarama.ProducerMessage{Key: sarama.StringEncoder(fmt.Sprint("user-", k)),
+				Value: sarama.StringEncoder(fmt.Sprintf(`{"id":"e-%d-%d"}`, k, i))})
 		}
 	}
+	r.total = len(msgs)
+	produce(t, brokers, r.topic, msgs)
+	r.ends = ofsEnds(t, brokers, r.topic)
+	return r
+}
+
+// start runs a worker of the pipeline until stop is called.
+func (r *ofsReplay) start(name string) (*processor.Worker, func()) {
+	t := r.t
+	w, err := processor.New(r.pipe, processor.WithStore(r.store), processor.WithBrokers(r.brokers...),
+		processor.WithGroup(r.group), processor.WithLogger(zaptest.NewLogger(t).Named(name)),
+		processor.WithCommitInterval(100*time.Millisecond),
+		processor.WithProcessor("count", func(map[string]any) (processor.Processor, error) { return ofsCounter{}, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return w, stop
+}
+
+// run runs a worker until it has read n messages, stops it and returns
+// its stats.
+func (r *ofsReplay) run(name string, n int) processor.Stats {
+	w, stop := r.start(name)
+	waitFor(r.t, 30*time.Second, name+" to read every message", func() bool { return w.Stats().In >= uint64(n) })
+	stop()
+	return w.Stats()
+}
+
+// applied reports whether every partition's watermark is at its last
+// offset.
+func (r *ofsReplay) applied() bool {
+	for part, end := range r.ends {
+		c, err := r.store.Inspect(r.t.Context(), statedb.Partition{Topic: r.topic, Partition: part})
+		if err != nil || c.Offset != end-1 {
+			return false
+		}
+	}
+	return true
+}
+
+// check checks that every partition's watermark is at its last offset
+// and its epoch above before's (when given), and that every key was
+// counted perKey times; it returns the counts and the epochs.
+func (r *ofsReplay) check(when string, before map[int32]int64) (map[string]int, map[int32]int64) {
+	t := r.t
+	t.Helper()
+	epochs := map[int32]int64{}
+	for part, end := range r.ends {
+		c, err := r.store.Inspect(t.Context(), statedb.Partition{Topic: r.topic, Partition: part})
+		if err != nil || c.Offset != end-1 {
+			t.Fatalf("%s: partition %d watermark %d (%v), want %d", when, part, c.Offset, err, end-1)
+		}
+		if before != nil && c.Epoch <= before[part] && end > 0 {
+			t.Errorf("%s: partition %d epoch %d, want above %d (claimed again)", when, part, c.Epoch, before[part])
+		}
+		epochs[part] = c.Epoch
+	}
+	names := make([]string, r.keys)
+	for k := range names {
+		names[k] = fmt.Sprint("user-", k)
+	}
+	counts := map[string]int{}
+	for part := range r.ends {
+		vals, err := r.store.Load(t.Context(), statedb.Partition{Topic: r.topic, Partition: part}, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range vals {
+			n, _ := strconv.Atoi(string(v))
+			counts[k] += n
+		}
+	}
+	for _, k := range names {
+		if counts[k] != r.perKey {
+			t.Errorf("%s: %s counted %d times, want %d", when, k, counts[k], r.perKey)
+		}
+	}
+	return counts, epochs
 }
 
 // ofsEnds returns every partition's log end offset of topic.
@@ -683,31 +785,6 @@ func ofsEnds(t *testing.T, brokers []string, topic string) map[int32]int64 {
 		if out[p], err = c.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
 			t.Fatal(err)
 		}
-	}
-	return out
-}
-
-// ofsCounts sums the per-key counts the counter keeps in each partition's
-// state.
-func ofsCounts(t *testing.T, store *memory.Store, topic string, keys int) map[string]int {
-	t.Helper()
-	names := make([]string, keys)
-	for k := range names {
-		names[k] = fmt.Sprint("user-", k)
-	}
-	out := map[string]int{}
-	for p := range int32(3) {
-		vals, err := store.Load(t.Context(), statedb.Partition{Topic: topic, Partition: p}, names)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range vals {
-			n, _ := strconv.Atoi(string(v))
-			out[k] += n
-		}
-	}
-	if len(out) != keys {
-		t.Fatalf("state holds counts of %d keys, want %d", len(out), keys)
 	}
 	return out
 }

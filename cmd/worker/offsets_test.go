@@ -345,3 +345,121 @@ steps:
 		t.Fatal("test ran out of time")
 	}
 }
+
+// idleMember is a consumer group member that claims partitions and reads
+// nothing.
+type idleMember struct{ ids chan string }
+
+func (m idleMember) Setup(s sarama.ConsumerGroupSession) error {
+	select {
+	case m.ids <- s.MemberID():
+	default:
+	}
+	return nil
+}
+func (idleMember) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (idleMember) ConsumeClaim(_ sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for range c.Messages() {
+	}
+	return nil
+}
+
+// TestOffsetsResetCommandWithLiveMembers: with a member in the group,
+// `reset` exits 1 naming the member and explaining --force, and changes
+// nothing; with --force it resets. The memory backend's watermarks are
+// reported as unknown.
+func TestOffsetsResetCommandWithLiveMembers(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	topic := testenv.Topic(t, brokers, 1)
+	group := testenv.Group(t)
+	path := writePipeline(t, fmt.Sprintf("name: %s\nkafka: {brokers: [%s]}\nsource: {topics: [%s]}\nsink: {topic: out}\n",
+		testenv.Unique("p"), strings.Join(brokers, ","), topic))
+
+	cfg := testenv.SaramaConfig()
+	cfg.ClientID = "idle-member"
+	cg, err := sarama.NewConsumerGroup(brokers, group, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	m := idleMember{ids: make(chan string, 1)}
+	go func() {
+		defer close(stopped)
+		for ctx.Err() == nil {
+			_ = cg.Consume(ctx, []string{topic}, m)
+		}
+	}()
+	defer func() { cancel(); <-stopped; _ = cg.Close() }()
+	var id string
+	select {
+	case id = <-m.ids:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the member did not join")
+	}
+
+	args := []string{"offsets", "reset", "-c", path, "--group", group, "--topic", topic, "--to-latest"}
+	var stdout, stderr bytes.Buffer
+	if code := run(args, &stdout, &stderr); code != 1 {
+		t.Fatalf("reset with a live member: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	t.Logf("refused:\n%s%s", stdout.String(), stderr.String())
+	for _, want := range []string{id, "client idle-member", "stop the workers first", "Or use --force: it removes these members"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, stderr.String())
+		}
+	}
+	for _, want := range []string{"refused: nothing changed", "watermarks: unknown: state.backend is memory", "- -> 0"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout does not contain %q:\n%s", want, stdout.String())
+		}
+	}
+
+	// --json --dry-run prints the plan as JSON and changes nothing.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(append(slices.Clone(args), "--dry-run", "--json"), &stdout, &stderr); code != 0 {
+		t.Fatalf("--dry-run --json: exit %d: %s", code, stderr.String())
+	}
+	var out struct {
+		Plan struct {
+			Group offsets.Group `json:"group"`
+			To    string        `json:"to"`
+			Moves []struct {
+				Partition int32 `json:"partition"`
+				Committed int64 `json:"committed"`
+				New       int64 `json:"new"`
+			} `json:"moves"`
+		} `json:"plan"`
+		DryRun  bool             `json:"dry_run"`
+		Applied *offsets.Applied `json:"applied"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("--json: %v\n%s", err, stdout.String())
+	}
+	if !out.DryRun || out.Applied != nil || out.Plan.To != "latest" || len(out.Plan.Moves) != 1 ||
+		out.Plan.Moves[0].Committed != -1 || out.Plan.Group.State != "Stable" || len(out.Plan.Group.Members) != 1 {
+		t.Errorf("--dry-run --json: %+v", out)
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(append(slices.Clone(args), "--force"), &stdout, &stderr); code != 0 {
+		t.Fatalf("reset --force: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "removed 1 member(s) from group "+group+" (--force)") {
+		t.Errorf("--force output:\n%s", stdout.String())
+	}
+	admin, err := sarama.NewClusterAdmin(brokers, testenv.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := resp.GetBlock(topic, 0); b == nil || b.Offset != 0 {
+		t.Errorf("after --force: committed %+v, want offset 0 (the log end of an empty partition)", b)
+	}
+}
