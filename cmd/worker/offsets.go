@@ -18,7 +18,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/eddy-streams/eddy/internal/tlsconf"
+	"github.com/eddy-streams/eddy/internal/kafkaconf"
 	"github.com/eddy-streams/eddy/offsets"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/statedb"
@@ -377,33 +377,14 @@ func openOffsets(ctx context.Context, p *pipeline.Pipeline, o *offsetsFlags) (*o
 }
 
 // offsetsKafkaConfig is the client configuration of the offsets commands:
-// the pipeline's protocol version, client id, TLS and SASL (PLAIN).
+// the pipeline's protocol version, client id, SASL and TLS (kafkaconf),
+// with a shorter dial timeout for an interactive tool.
 func offsetsKafkaConfig(p *pipeline.Pipeline) (*sarama.Config, error) {
-	k := p.Spec.Kafka
-	cfg := sarama.NewConfig()
-	cfg.Version = p.KafkaVersion
-	cfg.ClientID = k.ClientID
-	if cfg.ClientID == "" {
-		cfg.ClientID = "eddy"
-	}
-	cfg.Net.DialTimeout = 10 * time.Second
-	tc, err := tlsconf.Build("kafka.tls", k.TLS)
+	cfg, err := kafkaconf.New(&p.Spec.Kafka)
 	if err != nil {
 		return nil, err
 	}
-	if tc != nil {
-		cfg.Net.TLS.Enable, cfg.Net.TLS.Config = true, tc
-	}
-	if s := k.SASL; s != nil {
-		switch s.Mechanism {
-		case pipeline.SASLPlain, "":
-			cfg.Net.SASL.Enable = true
-			cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-			cfg.Net.SASL.User, cfg.Net.SASL.Password = s.Username, s.Password
-		default:
-			return nil, fmt.Errorf("kafka.sasl.mechanism: %s is not supported by worker offsets yet (PLAIN is)", s.Mechanism)
-		}
-	}
+	cfg.Net.DialTimeout = 10 * time.Second
 	return cfg, nil
 }
 
