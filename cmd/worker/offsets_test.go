@@ -156,12 +156,24 @@ func (counter) Process(ctx context.Context, rec *processor.Record, _ processor.E
 	return nil
 }
 
-// TestOffsetsCommandsEndToEnd runs a pipeline with Redis state over a real
-// Kafka topic, then drives `worker offsets show` and `reset` as a user
-// would: show reports the committed offsets and the store's watermarks,
-// --dry-run changes nothing, and reset --to-earliest moves every partition
-// back to 0 and says that the replay skips everything.
+// TestOffsetsCommandsEndToEnd runs a pipeline with Redis, then MariaDB
+// (singlestore backend, mysql dialect) state over a real Kafka topic, then
+// drives `worker offsets show` and `reset` as a user would: show reports
+// the committed offsets and the store's watermarks, --dry-run changes
+// nothing, and reset --to-earliest moves the chosen partitions back to 0
+// and says that the replay skips everything.
 func TestOffsetsCommandsEndToEnd(t *testing.T) {
+	t.Run("redis", func(t *testing.T) {
+		offsetsEndToEnd(t, "redis", fmt.Sprintf(`{backend: redis, redis: {addrs: [%s], key_prefix: "%s"}}`,
+			testenv.RedisAddr(t), testenv.RedisPrefix(t)))
+	})
+	t.Run("singlestore", func(t *testing.T) {
+		offsetsEndToEnd(t, "singlestore", fmt.Sprintf(`{backend: singlestore, singlestore: {dsn: "%s", dialect: mysql}}`,
+			testenv.MySQL(t)))
+	})
+}
+
+func offsetsEndToEnd(t *testing.T, backend, state string) {
 	brokers := testenv.KafkaBrokers(t)
 	topic := testenv.Topic(t, brokers, 3)
 	group := testenv.Group(t)
@@ -169,13 +181,11 @@ func TestOffsetsCommandsEndToEnd(t *testing.T) {
 name: %s
 kafka: {brokers: [%s], version: 3.6.0}
 source: {topics: [%s]}
-state:
-  backend: redis
-  redis: {addrs: [%s], key_prefix: "%s"}
+state: %s
 flush: {max_messages: 50, interval: 50ms}
 steps:
   - processor: {name: count}
-`, testenv.Unique("p"), strings.Join(brokers, ","), topic, testenv.RedisAddr(t), testenv.RedisPrefix(t)))
+`, testenv.Unique("p"), strings.Join(brokers, ","), topic, state))
 
 	// 30 messages on each partition.
 	cfg := testenv.SaramaConfig()
@@ -270,7 +280,7 @@ steps:
 	}
 	for _, want := range []string{
 		"group " + group + ": Empty, no live members",
-		"watermarks: from the redis store",
+		"watermarks: from the " + backend + " store",
 		"TOPIC  ",
 	} {
 		if !strings.Contains(stdout.String(), want) {
