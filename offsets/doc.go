@@ -17,7 +17,9 @@
 //     the state. It is the truth. A worker that claims P skips every
 //     message at or below W.
 //
-// After a clean stop C = W+1. [Tool.Status] reads both (W through
+// After a clean stop C = W+1. C may also trail W+1: between Kafka commits,
+// and after a replay of offsets at or below W (skipping needs no flush, so
+// nothing is committed until a message above W is processed). [Tool.Status] reads both (W through
 // [statedb.Inspector], which does not bump P's epoch, so inspecting never
 // fences a live worker), with the log start and end offsets, the lag
 // (log end − max(C, W+1, log start)), and the group's state and members.
@@ -66,16 +68,16 @@
 // package does not), with the workers stopped:
 //
 //   - simplest: give the pipeline a new name (state is namespaced by
-//     name, and the default group "eddy-<name>" is new too, so it starts
-//     from source.start with empty state); the old state can be dropped
-//     later;
+//     name, and the default group "eddy-<name>" is new too unless
+//     kafka.group is set, so it starts from source.start with empty
+//     state); the old state can be dropped later;
 //   - redis: delete the keys under state.redis.key_prefix + "<name>:"
 //     (e.g. redis-cli --scan --pattern 'eddy:<name>:*' | xargs redis-cli
 //     unlink, on every master of a Cluster); this removes watermarks,
 //     state, event IDs and timers;
 //   - singlestore: drop (or truncate) the tables eddy_<name>_owners,
 //     _state, _ids and _timers (statedb/backends.SQLNamespace gives the
-//     exact prefix);
+//     exact prefix: '-' and '.' become '_', long names end in a hash);
 //   - memory: state lives in the worker process and is gone when it
 //     restarts; a restarted worker processes everything from the committed
 //     offset.
@@ -87,4 +89,11 @@
 //
 // A Tool is not safe for concurrent use: run one call at a time. Status
 // and Plan only read; Apply is the only call that changes anything.
+//
+// # Files
+//
+// tool.go: the Tool, its Kafka client and admin, group description and
+// committed offsets. status.go: PartitionStatus, lag and warnings.
+// reset.go: targets, Plan, Replay, Apply (member removal, the commit, the
+// read-back).
 package offsets
