@@ -1,0 +1,458 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eddy-streams/eddy/pipeline"
+	"github.com/eddy-streams/eddy/processor"
+	"github.com/eddy-streams/eddy/statedb"
+)
+
+// Result is what one scenario measured.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Name     string `json:"name"`
+	Events   int64  `json:"events"`
+	// Seconds is the time from the first event processed to the last
+	// event's offset persisted (for a: marked).
+	Seconds      float64 `json:"seconds"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	// RatioToA is EventsPerSec over a's (filled in by the parent).
+	RatioToA float64 `json:"ratio_to_a,omitempty"`
+
+	StoreCalls         uint64            `json:"store_calls"`
+	StoreCallsPerEvent float64           `json:"store_calls_per_event"`
+	Calls              map[string]uint64 `json:"calls_by_method,omitempty"`
+	Flushes            uint64            `json:"flushes"`
+	EventsPerFlush     float64           `json:"events_per_flush"`
+	FlushP50Ms         float64           `json:"flush_p50_ms"`
+	FlushP99Ms         float64           `json:"flush_p99_ms"`
+	FlushMeanMs        float64           `json:"flush_mean_ms"`
+	CommitP50Ms        float64           `json:"commit_p50_ms"`
+	CommitP99Ms        float64           `json:"commit_p99_ms"`
+
+	Outputs       uint64 `json:"outputs"`
+	Filtered      uint64 `json:"filtered,omitempty"`
+	Duplicates    uint64 `json:"duplicates,omitempty"`
+	WindowsClosed uint64 `json:"windows_closed,omitempty"`
+
+	PeakRSSMB      float64 `json:"peak_rss_mb"`
+	AllocPerEvent  float64 `json:"alloc_bytes_per_event"`
+	MallocPerEvent float64 `json:"mallocs_per_event"`
+	GCCycles       uint32  `json:"gc_cycles"`
+
+	Latency *LatencyResult `json:"latency,omitempty"`
+	// Runs holds every repetition's events/s when -repeat > 1.
+	Runs []float64 `json:"runs_events_per_sec,omitempty"`
+}
+
+// runChild runs cfg.scenario in this process and writes its Result.
+func runChild(ctx context.Context, cfg *config) error {
+	var (
+		res *Result
+		err error
+	)
+	switch cfg.scenario {
+	case "a":
+		res, err = runConsume(ctx, cfg)
+	case "b", "c", "d", "e", "f":
+		res, err = runPipeline(ctx, cfg)
+	case "latency":
+		res, err = runLatency(ctx, cfg)
+	default:
+		err = fmt.Errorf("-scenario %q cannot run in a child", cfg.scenario)
+	}
+	if err != nil {
+		return err
+	}
+	res.Scenario, res.Name = cfg.scenario, scenarioNames[cfg.scenario]
+	res.PeakRSSMB = peakRSSMB()
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(cfg.result, b, 0o644)
+}
+
+// profiler writes a CPU profile between start and stop, if asked to.
+type profiler struct {
+	path string
+	f    *os.File
+}
+
+func (p *profiler) start() error {
+	if p.path == "" || p.f != nil {
+		return nil
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	p.f = f
+	return nil
+}
+
+func (p *profiler) stop() {
+	if p.f == nil {
+		return
+	}
+	pprof.StopCPUProfile()
+	_ = p.f.Close()
+	p.f = nil
+}
+
+// memDelta measures allocations between two points.
+type memDelta struct{ before runtime.MemStats }
+
+func (m *memDelta) start() { runtime.ReadMemStats(&m.before) }
+
+func (m *memDelta) fill(res *Result, events int64) {
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	res.AllocPerEvent = float64(after.TotalAlloc-m.before.TotalAlloc) / float64(events)
+	res.MallocPerEvent = float64(after.Mallocs-m.before.Mallocs) / float64(events)
+	res.GCCycles = after.NumGC - m.before.NumGC
+}
+
+func unique(prefix string) string { return prefix + "-" + newRunID() }
+
+// runtimeSaramaConfig is the consumer configuration of processor.Worker
+// (worker.go saramaConfig) for the raw baseline, so that a and the
+// pipelines read the same way.
+func runtimeSaramaConfig() (*sarama.Config, error) {
+	v, err := sarama.ParseKafkaVersion(pipeline.DefaultKafkaVersion)
+	if err != nil {
+		return nil, err
+	}
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "eddy"
+	cfg.Version = v
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	cfg.Consumer.Offsets.AutoCommit.Enable = false
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Return.Errors = true
+	cfg.ChannelBufferSize = 1000 // max(256, flush.max_messages)
+	cfg.Consumer.MaxProcessingTime = time.Second
+	return cfg, cfg.Validate()
+}
+
+// rawHandler consumes without processing: it counts messages, marks the
+// offset once per batch (up to 1,000 messages, or when the claim's buffer
+// is empty) and lets a committer goroutine commit every second, as the
+// runtime does.
+type rawHandler struct {
+	total      int64
+	n          atomic.Int64
+	bytes      atomic.Int64
+	start, end atomic.Int64 // Unix ns
+	done       chan struct{}
+	once       sync.Once
+}
+
+func (h *rawHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-sess.Context().Done():
+				return
+			case <-t.C:
+				sess.Commit()
+			}
+		}
+	}()
+	return nil
+}
+
+func (h *rawHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	sess.Commit()
+	return nil
+}
+
+func (h *rawHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	msgs := claim.Messages()
+	batch := 0
+	for m := range msgs {
+		batch++
+		h.bytes.Add(int64(len(m.Value)))
+		n := h.n.Add(1)
+		if n == 1 {
+			h.start.Store(time.Now().UnixNano())
+		}
+		if batch >= 1000 || len(msgs) == 0 || n == h.total {
+			sess.MarkMessage(m, "")
+			batch = 0
+		}
+		if n == h.total {
+			h.end.Store(time.Now().UnixNano())
+			h.once.Do(func() { close(h.done) })
+		}
+	}
+	return nil
+}
+
+// runConsume is scenario a: the raw consumer group over the whole topic.
+func runConsume(ctx context.Context, cfg *config) (*Result, error) {
+	k, err := newKafka(cfg.brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer k.close()
+	ends, err := endOffsets(k.client, cfg.topic)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, e := range ends {
+		total += e
+	}
+	scfg, err := runtimeSaramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	group, err := sarama.NewConsumerGroup(cfg.brokers, unique("eddybench-"+cfg.run+"-a"), scfg)
+	if err != nil {
+		return nil, err
+	}
+	defer group.Close()
+	go func() {
+		for err := range group.Errors() {
+			logf("a: consumer group: %v", err)
+		}
+	}()
+	h := &rawHandler{total: total, done: make(chan struct{})}
+	prof := &profiler{path: cfg.cpuprofile}
+	if err := prof.start(); err != nil {
+		return nil, err
+	}
+	defer prof.stop()
+	var mem memDelta
+	mem.start()
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		for cctx.Err() == nil {
+			if err := group.Consume(cctx, []string{cfg.topic}, h); err != nil && cctx.Err() == nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	select {
+	case <-h.done:
+	case err := <-errc:
+		cancel()
+		return nil, fmt.Errorf("consume: %w", err)
+	case <-time.After(cfg.timeout):
+		cancel()
+		return nil, fmt.Errorf("read %d of %d messages within %s", h.n.Load(), total, cfg.timeout)
+	case <-ctx.Done():
+		cancel()
+		return nil, ctx.Err()
+	}
+	prof.stop()
+	res := &Result{Events: total}
+	mem.fill(res, total)
+	cancel()
+	<-errc
+	d := time.Duration(h.end.Load() - h.start.Load())
+	res.Seconds = d.Seconds()
+	res.EventsPerSec = float64(total) / d.Seconds()
+	return res, nil
+}
+
+// pipelineYAML is the pipeline of a throughput scenario.
+func pipelineYAML(s string, brokers []string, topic, out string) string {
+	head := fmt.Sprintf("name: bench-%s\nkafka: {brokers: %q}\n", s, brokers)
+	switch s {
+	case "b":
+		return head + fmt.Sprintf(`source: {topics: [%s]}
+steps:
+  - filter: event.v %% 10 != 0
+  - set: {total: event.v * 2, big: event.v > 500}
+  - key: event.user
+sink: {topic: %s}
+`, topic, out)
+	case "f":
+		return head + fmt.Sprintf(`source: {topics: [%s], event_time: event.ts, event_id: event.id}
+dedup: {enabled: true, ttl: 10m}
+steps:
+  - aggregate:
+      name: per_user
+      key: event.user
+      window: {tumbling: 1m}
+      values: {n: count(), total: sum(event.v)}
+sink: {topic: %s}
+`, topic, out)
+	default: // c, d, e
+		return head + fmt.Sprintf(`source: {topics: [%s], event_time: event.ts}
+steps:
+  - aggregate:
+      name: per_user
+      key: event.user
+      window: {tumbling: 1m}
+      values: {n: count(), total: sum(event.v)}
+sink: {topic: %s}
+`, topic, out)
+	}
+}
+
+func scenarioBackend(s string) string {
+	switch s {
+	case "d", "f", "latency":
+		return "redis"
+	case "e":
+		return "mariadb"
+	}
+	return "memory"
+}
+
+// runPipeline is scenarios b to f: the runtime over the whole topic.
+func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
+	k, err := newKafka(cfg.brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer k.close()
+	ends, err := endOffsets(k.client, cfg.topic)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, e := range ends {
+		total += e
+	}
+	tag := cfg.scenario + newRunID()
+	out := "eddybench-" + cfg.run + "-out-" + tag
+	if err := k.createTopic(out, cfg.partitions); err != nil {
+		return nil, err
+	}
+	p, err := pipeline.Parse("bench-"+cfg.scenario+".yaml", []byte(pipelineYAML(cfg.scenario, cfg.brokers, cfg.topic, out)))
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, cfg, scenarioBackend(cfg.scenario), tag)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	cs := &countingStore{Store: st}
+	w, err := processor.New(p, processor.WithStore(cs), processor.WithBrokers(cfg.brokers...),
+		processor.WithGroup("eddybench-"+cfg.run+"-"+tag))
+	if err != nil {
+		return nil, err
+	}
+	prof := &profiler{path: cfg.cpuprofile}
+	defer prof.stop()
+	var mem memDelta
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(cctx) }()
+	deadline := time.Now().Add(cfg.timeout)
+	check := func() error {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("worker stopped: %v", err)
+		default:
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			s := w.Stats()
+			return fmt.Errorf("processed %d of %d events within %s (lag %d)", s.In, total, cfg.timeout, s.Lag)
+		}
+		return nil
+	}
+	for w.Stats().In == 0 {
+		if err := check(); err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	if err := prof.start(); err != nil {
+		return nil, err
+	}
+	mem.start()
+	for w.Stats().In < uint64(total) {
+		if err := check(); err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Every partition's last offset persisted.
+	for pending := true; pending; {
+		pending = false
+		for part, end := range ends {
+			if end == 0 {
+				continue
+			}
+			c, err := cs.Inspect(ctx, statedb.Partition{Topic: cfg.topic, Partition: part})
+			if err != nil {
+				return nil, fmt.Errorf("inspect %s/%d: %w", cfg.topic, part, err)
+			}
+			if c.Offset < end-1 {
+				pending = true
+				break
+			}
+		}
+		if pending {
+			if err := check(); err != nil {
+				return nil, err
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	took := time.Since(start)
+	prof.stop()
+	res := &Result{Events: total, Seconds: took.Seconds(), EventsPerSec: float64(total) / took.Seconds()}
+	mem.fill(res, total)
+	stats := w.Stats()
+	qs, _, err := histQuantiles(w.Collector(), "eddy_flush_seconds", 0.5, 0.99)
+	if err != nil {
+		return nil, err
+	}
+	res.FlushP50Ms, res.FlushP99Ms = qs[0]*1000, qs[1]*1000
+	res.StoreCalls = stats.StoreCalls
+	res.StoreCallsPerEvent = float64(stats.StoreCalls) / float64(total)
+	res.Calls = cs.calls()
+	res.Flushes = stats.Flushes
+	if stats.Flushes > 0 {
+		res.EventsPerFlush = float64(total) / float64(stats.Flushes)
+		res.FlushMeanMs = ms(stats.FlushTime) / float64(stats.Flushes)
+	}
+	cd := cs.commitDurations()
+	res.CommitP50Ms, res.CommitP99Ms = ms(percentile(cd, 50)), ms(percentile(cd, 99))
+	res.Outputs, res.Filtered, res.Duplicates, res.WindowsClosed = stats.Out, stats.Filtered, stats.Duplicates, stats.WindowsClosed
+
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			logf("%s: worker: %v", cfg.scenario, err)
+		}
+	case <-time.After(30 * time.Second):
+		logf("%s: worker did not stop within 30s", cfg.scenario)
+	}
+	return res, nil
+}

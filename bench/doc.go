@@ -1,0 +1,69 @@
+// Command bench measures eddy's throughput, latency and failover against
+// real services, as ratios taken within one run on the same data.
+//
+//	make bench                                   # services, then a full run
+//	go run ./bench -h                            # flags
+//	go run ./bench -events 200000 -scenarios a,d # a quick look
+//
+// # What it measures
+//
+// It fills one topic once with -events JSON events of about -size bytes
+// over -keys keys and -partitions partitions (keyed by user, event time
+// advancing 1 ms per event), then reads the whole topic in each scenario,
+// with a fresh consumer group and a fresh state namespace each time:
+//
+//	a  consume     raw sarama consumer group, marks per batch, commits every second (the baseline)
+//	b  stateless   filter + set + key + sink, processor.New + Run, memory store
+//	c  agg-memory  tumbling 1m count+sum per user, memory state, results to a sink
+//	d  agg-redis   c with Redis state
+//	e  agg-mariadb c with MariaDB state (statedb/singlestore, dialect mysql)
+//	f  agg-dedup   d with source.event_id and dedup on
+//
+// Each scenario runs in its own child process (the bench re-executes
+// itself with -scenario), so each has a clean heap and its own peak RSS
+// (VmHWM). Throughput is counted from the first event processed to the
+// moment the store holds the last offset of every partition (for a, the
+// last message marked). Per scenario it reports events/s, the ratio to a,
+// store round trips per event (Worker.Stats().StoreCalls, and per method
+// from a counting wrapper around the store), flush latency p50/p99 (from
+// the eddy_flush_seconds histogram, interpolated within its buckets), exact
+// Store.Commit latency p50/p99, outputs and peak RSS.
+//
+// Two more measurements:
+//
+//   - latency: d's pipeline with emit on_update and max(event.pt) as a
+//     value, over a fresh topic fed by a paced producer at half of d's
+//     measured rate; a consumer of the output topic takes arrival time
+//     minus pt (the newest produce time the output reflects) per output.
+//   - failover: two `worker run` processes (built from ./cmd/worker) over
+//     a fresh topic with Redis state holding -failover-sizes keys, a paced
+//     producer running; one worker is SIGKILLed and the survivor's JSON
+//     log gives the time of its rebalance, of its claims of the dead
+//     worker's partitions and of its first flush on each of them.
+//
+// # Services
+//
+// Kafka, Redis and MariaDB as `make services` starts them, or where these
+// point: EDDY_KAFKA_BROKERS (default 127.0.0.1:9092), EDDY_REDIS_ADDR
+// (127.0.0.1:6379), EDDY_MYSQL_DSN (eddy:eddy@tcp(127.0.0.1:3306)/eddy).
+// Everything the bench creates is named eddybench-<run>* (topics, groups),
+// eddybench:<run>: (Redis keys) or eddybench_<run>_* (tables) and is
+// removed at the end unless -keep is given.
+//
+// # Output
+//
+// A table on stdout and the whole result as JSON in -out (default
+// bench/results/latest.json). -cpuprofile-dir writes each child's CPU
+// profile as <dir>/<scenario>.prof for `go tool pprof -top`.
+//
+// # Files
+//
+//	main.go      flags, the run: fill, children, report
+//	fill.go      topics, the event format, filling, paced producing, cleanup
+//	child.go     a scenario in a child process: raw consumer and pipelines
+//	store.go     the counting store wrapper and opening backends
+//	measure.go   histogram quantiles, percentiles, peak RSS
+//	latency.go   the end-to-end latency scenario
+//	failover.go  the failover measurement with worker processes
+//	report.go    the table and the JSON result
+package main
