@@ -247,7 +247,7 @@ func TestOffsetsStatus(t *testing.T) {
 		end, committed, w, epoch, lag int64
 		warning                       string
 	}{
-		{10, 5, 2, 1, 5, "committed offset 5 is ahead of the store watermark 2: offsets 3-4 are not in state"},
+		{10, 5, 2, 1, 7, "committed offset 5 is ahead of the store watermark 2: a worker that claims the partition rewinds the group to 3 and processes 3-4"},
 		{20, 20, 19, 2, 0, ""},
 		{30, -1, -1, 0, 30, ""},
 		{5, 5, 100, 1, 0, "store watermark 100 is at or beyond the log end 5"},
@@ -642,6 +642,43 @@ func TestOffsetsForcedResetUnderARunningWorker(t *testing.T) {
 	}
 }
 
+// TestOffsetsForwardResetIsRewound: a reset to latest on a group whose
+// partitions have unprocessed messages skips nothing: the plan says the
+// workers rewind to W+1, and a worker does so and counts every message.
+func TestOffsetsForwardResetIsRewound(t *testing.T) {
+	r := newOfsReplay(t)
+	r.run("first run", r.total)
+	r.check("first run", nil)
+	r.produceRound() // one more event per key, not processed yet
+
+	tool := ofsTool(t, r.brokers, r.group, r.store)
+	plan, err := tool.Plan(t.Context(), offsets.Reset{Topic: r.topic, To: offsets.ToLatest()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var process int64
+	for _, m := range plan.Moves {
+		if m.New != r.ends[m.Partition] || (m.New > m.Watermark.Offset+1) != m.Replay.Rewind || m.Replay.Never.Len() != 0 {
+			t.Errorf("partition %d: new %d (end %d), W %d, replay %s: want a rewind to W+1 wherever new > W+1",
+				m.Partition, m.New, r.ends[m.Partition], m.Watermark.Offset, m.Replay)
+		}
+		process += m.Replay.Process.Len()
+	}
+	if process != int64(r.keys) {
+		t.Errorf("the plan processes %d messages, want the %d unprocessed ones", process, r.keys)
+	}
+	if _, err := tool.Apply(t.Context(), plan, false); err != nil {
+		t.Fatal(err)
+	}
+	w, stop := r.start("after the reset")
+	waitFor(t, 30*time.Second, "the worker to apply the skipped-over messages", r.applied)
+	stop()
+	r.check("after the forward reset", nil) // every key counted perKey (+1) times
+	if s := w.Stats(); s.Skipped != 0 {
+		t.Errorf("the rewound worker skipped %d messages, want 0", s.Skipped)
+	}
+}
+
 // ofsReplay is a counting pipeline over a 3-partition topic holding
 // keys × perKey events, with a memory store shared by its runs.
 type ofsReplay struct {
@@ -679,6 +716,19 @@ steps:
 	produce(t, brokers, r.topic, msgs)
 	r.ends = ofsEnds(t, brokers, r.topic)
 	return r
+}
+
+// produceRound produces one more event per key.
+func (r *ofsReplay) produceRound() {
+	var msgs []*sarama.ProducerMessage
+	for k := range r.keys {
+		msgs = append(msgs, &sarama.ProducerMessage{Key: sarama.StringEncoder(fmt.Sprint("user-", k)),
+			Value: sarama.StringEncoder(fmt.Sprintf(`{"id":"e-%d-%d"}`, k, r.perKey))})
+	}
+	produce(r.t, r.brokers, r.topic, msgs)
+	r.perKey++
+	r.total += len(msgs)
+	r.ends = ofsEnds(r.t, r.brokers, r.topic)
 }
 
 // start runs a worker of the pipeline until stop is called.

@@ -15,14 +15,18 @@
 //   - The store's offset watermark W: the last offset of P whose effects
 //     (state, event IDs) are persisted, written in the same atomic commit as
 //     the state. It is the truth. A worker that claims P skips every
-//     message at or below W.
+//     message at or below W, and if C is past W+1 it rewinds the group to
+//     W+1 (the store lost commits, or someone moved C forward), so nothing
+//     is left out.
 //
 // After a clean stop C = W+1. C may also trail W+1: between Kafka commits,
 // and after a replay of offsets at or below W (skipping needs no flush, so
-// nothing is committed until a message above W is processed). [Tool.Status] reads both (W through
-// [statedb.Inspector], which does not bump P's epoch, so inspecting never
-// fences a live worker), with the log start and end offsets, the lag
-// (log end − max(C, W+1, log start)), and the group's state and members.
+// nothing is committed until a message above W is processed).
+// [Tool.Status] reads both (W through [statedb.Inspector], which does not
+// bump P's epoch, so inspecting never fences a live worker), with the log
+// start and end offsets, the lag (log end − the next offset the runtime
+// will process: W+1 where the store has a watermark, else C; at least the
+// log start), and the group's state and members.
 //
 // # Reset
 //
@@ -59,8 +63,12 @@
 //     dedup enabled, an event whose ID is already recorded (a producer's
 //     retry, say) is dropped as a duplicate as usual.
 //   - Moving the offset forward past W+1 (for example --to-latest on a
-//     group that is behind) means the events between W+1 and the new
-//     offset are never processed: Plan reports them (Replay.Never).
+//     group that is behind) skips nothing where the store has a
+//     watermark: the worker that claims the partition rewinds the group to
+//     W+1 and processes the events in between (Replay.Rewind). Only on a
+//     partition the store has no record of does a forward reset leave
+//     events out for good (Replay.Never). Skipping events on purpose would
+//     mean moving W, a state change this package does not make.
 //
 // So a reset does NOT recompute anything: events at or below W are not
 // applied again, and outputs they produced are not produced again. To

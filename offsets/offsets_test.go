@@ -26,10 +26,14 @@ func TestReplay(t *testing.T) {
 		{"back into a partly applied log", 0, 100, 40, wm(59), 20, 40, 0,
 			"skip 40-59 (20 already in state); process 60-99 (40)"},
 		{"to W+1: nothing skipped", 0, 100, 60, wm(59), 0, 40, 0, "process 60-99 (40)"},
-		{"forward past W jumps over unapplied offsets", 0, 100, 100, wm(59), 0, 0, 40,
-			"NEVER process 60-99 (40 not in state, jumped over); nothing to process until new messages arrive"},
-		{"forward, and offsets below the log start are gone anyway", 50, 100, 80, wm(9), 0, 20, 30,
-			"NEVER process 50-79 (30 not in state, jumped over); process 80-99 (20)"},
+		{"forward past W is rewound to W+1", 0, 100, 100, wm(59), 0, 40, 0,
+			"workers rewind to W+1 (a forward reset past the store's watermark skips nothing); process 60-99 (40)"},
+		{"rewound below the log start starts at the log start", 50, 100, 80, wm(9), 0, 50, 0,
+			"workers rewind to W+1 (a forward reset past the store's watermark skips nothing); process 50-99 (50)"},
+		{"forward on a partition the store has no record of", 0, 100, 30, wm(statedb.NoOffset), 0, 70, 30,
+			"NEVER process 0-29 (30, jumped over; the store has no record of the partition); process 30-99 (70)"},
+		{"forward with an unknown watermark", 0, 100, 30, nil, 0, 70, 0,
+			"process 30-99 (70; watermark unknown: what is in state is skipped)"},
 		{"never applied", 0, 10, 0, wm(statedb.NoOffset), 0, 10, 0, "process 0-9 (10)"},
 		{"single offsets", 0, 2, 1, wm(1), 1, 0, 0, "skip 1 (1 already in state); nothing to process until new messages arrive"},
 		{"watermark beyond the log end", 0, 10, 0, wm(500), 10, 0, 0,
@@ -44,6 +48,9 @@ func TestReplay(t *testing.T) {
 			if r.Skip.Len() != c.skip || r.Process.Len() != c.proc || r.Never.Len() != c.never {
 				t.Errorf("skip %v (%d) process %v (%d) never %v (%d), want %d, %d, %d",
 					r.Skip, r.Skip.Len(), r.Process, r.Process.Len(), r.Never, r.Never.Len(), c.skip, c.proc, c.never)
+			}
+			if r.Rewind != strings.HasPrefix(c.text, "workers rewind") {
+				t.Errorf("rewind %v", r.Rewind)
 			}
 			if r.Known != (c.w != nil) {
 				t.Errorf("known %v with watermark %v", r.Known, c.w)
@@ -67,8 +74,11 @@ func TestPartitionStatusCheck(t *testing.T) {
 		{"commit behind the store (commit interval)", 0, 100, 80, &Watermark{Offset: 89}, 90, 10, ""},
 		{"nothing yet", 0, 100, -1, &Watermark{Offset: -1}, 0, 100, ""},
 		{"nothing yet, log truncated", 30, 100, -1, nil, 30, 70, ""},
-		{"commit ahead of the store", 0, 100, 80, &Watermark{Offset: 49}, 80, 20,
-			"committed offset 80 is ahead of the store watermark 49: offsets 50-79 are not in state"},
+		{"no store: from the commit", 0, 100, 60, nil, 60, 40, ""},
+		{"commit ahead of the store: rewound", 0, 100, 80, &Watermark{Offset: 49}, 50, 50,
+			"committed offset 80 is ahead of the store watermark 49: a worker that claims the partition rewinds the group to 50 and processes 50-79"},
+		{"commit but no record in the store", 0, 100, 80, &Watermark{Offset: -1}, 80, 20,
+			"the store has no record of this partition but the group has committed offset 80: offsets 0-79 are not in state"},
 		{"watermark beyond the log end", 0, 10, 10, &Watermark{Offset: 500}, 501, 0,
 			"store watermark 500 is at or beyond the log end 10: the topic was recreated or truncated?"},
 		{"commit beyond the log end", 0, 10, 20, nil, 20, 0, "committed offset 20 is beyond the log end 10"},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/eddy-streams/eddy/statedb"
 )
 
 // To is where a reset moves the committed offsets: ToEarliest, ToLatest,
@@ -101,8 +103,13 @@ type Replay struct {
 	Skip Range `json:"skip"`
 	// Process are offsets processed, each once: above W.
 	Process Range `json:"process"`
-	// Never are offsets above W that the new position jumps over: they
-	// were never processed and never will be.
+	// Rewind is set when the new offset is past W+1 on a partition the
+	// store has a watermark for: a worker that claims it rewinds the
+	// group to W+1 (the store is the truth), so a forward reset skips
+	// nothing there and Process starts at W+1.
+	Rewind bool `json:"rewind,omitempty"`
+	// Never are offsets a forward reset jumps over on a partition the
+	// store has no record of (W none): they are never processed.
 	Never Range `json:"never"`
 }
 
@@ -110,8 +117,11 @@ type Replay struct {
 // already in state); process 1200-1499 (300)".
 func (r Replay) String() string {
 	var parts []string
+	if r.Rewind {
+		parts = append(parts, "workers rewind to W+1 (a forward reset past the store's watermark skips nothing)")
+	}
 	if r.Never.Len() > 0 {
-		parts = append(parts, fmt.Sprintf("NEVER process %s (%d not in state, jumped over)", r.Never, r.Never.Len()))
+		parts = append(parts, fmt.Sprintf("NEVER process %s (%d, jumped over; the store has no record of the partition)", r.Never, r.Never.Len()))
 	}
 	if r.Skip.Len() > 0 {
 		parts = append(parts, fmt.Sprintf("skip %s (%d already in state)", r.Skip, r.Skip.Len()))
@@ -139,18 +149,24 @@ type Move struct {
 	Replay Replay `json:"replay"`
 }
 
-// replay works out m.Replay from New, the log range and the watermark.
+// replay works out m.Replay from New, the log range and the watermark,
+// the way the runtime treats a claimed partition: messages at or below W
+// are skipped; a start past W+1 is rewound to W+1, unless the store has no
+// record of the partition.
 func (m *Move) replay() {
 	last := m.LogEnd - 1
 	r := Replay{Skip: Range{0, -1}, Never: Range{0, -1}, Process: Range{m.New, last}}
 	if w := m.Watermark; w != nil {
 		r.Known = true
-		if m.New <= w.Offset {
+		switch {
+		case m.New <= w.Offset:
 			r.Skip = Range{m.New, min(w.Offset, last)}
-		}
-		r.Process = Range{max(m.New, w.Offset+1), last}
-		if m.New > w.Offset+1 {
-			r.Never = Range{max(w.Offset+1, m.LogStart), m.New - 1}
+			r.Process = Range{w.Offset + 1, last}
+		case m.New > w.Offset+1 && w.Offset != statedb.NoOffset:
+			r.Rewind = true
+			r.Process = Range{max(w.Offset+1, m.LogStart), last}
+		case m.New > m.LogStart && w.Offset == statedb.NoOffset:
+			r.Never = Range{m.LogStart, m.New - 1}
 		}
 	}
 	m.Replay = r

@@ -29,24 +29,23 @@ type PartitionStatus struct {
 	Committed int64 `json:"committed"`
 	// Watermark is read from the store; nil when the Tool has no store.
 	Watermark *Watermark `json:"watermark"`
-	// Lag is the number of messages left to process: LogEnd − the next
-	// offset a worker processes, max(Committed, W+1, LogStart).
+	// Lag is the number of messages left to process: LogEnd − Next().
 	Lag int64 `json:"lag"`
 	// Warnings point at inconsistencies worth a look (a watermark beyond
 	// the log end, a commit ahead of the watermark, ...).
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Next returns the next offset the pipeline processes on this partition:
-// the larger of the committed offset and W+1, and at least the log start
-// (with neither a commit nor a watermark, that is where source.start:
-// earliest begins).
+// Next returns the next offset the pipeline processes on this partition,
+// as the runtime decides when a worker claims it: W+1 when the store has a
+// watermark (messages up to W are skipped; a committed offset past W+1 is
+// rewound to it), else the committed offset; at least the log start
+// (with neither, that is where source.start: earliest begins).
 func (p *PartitionStatus) Next() int64 {
-	next := max(p.Committed, p.LogStart)
-	if p.Watermark != nil {
-		next = max(next, p.Watermark.Offset+1)
+	if w := p.Watermark; w != nil && w.Offset != statedb.NoOffset {
+		return max(w.Offset+1, p.LogStart)
 	}
-	return next
+	return max(p.Committed, p.LogStart)
 }
 
 // check fills Lag and Warnings.
@@ -60,7 +59,14 @@ func (p *PartitionStatus) check() {
 			p.Committed, p.LogStart, p.Committed, p.LogStart-1)
 	}
 	w := p.Watermark
-	if w == nil || w.Offset == statedb.NoOffset {
+	if w == nil {
+		return
+	}
+	if w.Offset == statedb.NoOffset {
+		if p.Committed > p.LogStart {
+			p.warn("the store has no record of this partition but the group has committed offset %d: offsets %d-%d are not in state "+
+				"(a new or wiped store; reset to the earliest offset to rebuild the state)", p.Committed, p.LogStart, p.Committed-1)
+		}
 		return
 	}
 	if w.Offset >= p.LogEnd {
@@ -68,8 +74,9 @@ func (p *PartitionStatus) check() {
 			"new messages up to offset %d will be skipped as already applied", w.Offset, p.LogEnd, w.Offset)
 	}
 	if p.Committed > w.Offset+1 {
-		p.warn("committed offset %d is ahead of the store watermark %d: offsets %d-%d are not in state "+
-			"(offsets were moved forward, or the state was cleared)", p.Committed, w.Offset, w.Offset+1, p.Committed-1)
+		p.warn("committed offset %d is ahead of the store watermark %d: a worker that claims the partition rewinds the group to %d "+
+			"and processes %d-%d (the store lost commits, or the offsets were moved forward)",
+			p.Committed, w.Offset, w.Offset+1, w.Offset+1, p.Committed-1)
 	}
 }
 
