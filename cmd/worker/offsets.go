@@ -37,8 +37,9 @@ const offsetsUsage = `usage:
 
 A reset moves only Kafka's committed offsets. Offsets at or below the store's
 watermark W are skipped on replay (already in state): a replay never counts an
-event twice, and never recomputes one either. See "go doc
-github.com/eddy-streams/eddy/offsets" for how to rebuild state from scratch.
+event twice, and never recomputes one either. A reset past W+1 skips nothing:
+workers rewind to W+1. See "go doc github.com/eddy-streams/eddy/offsets" for
+how to rebuild state from scratch.
 `
 
 // forceHelp explains --force where a reset was refused.
