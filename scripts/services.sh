@@ -19,6 +19,13 @@
 #                        broker and controller ports (default 9092, 9093),
 #                        e.g. to try another KAFKA_VERSION beside the usual
 #                        broker with its own EDDY_SERVICES_DIR
+#   EDDY_KAFKA_SASL_PORT, EDDY_KAFKA_SSL_PORT
+#                        the broker's secure listeners (default 9094, 9095):
+#                        SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 over
+#                        TLS) and SSL (a client certificate required); the
+#                        certificates are made at start in
+#                        $EDDY_SERVICES_DIR/kafka/tls (see package
+#                        integration/kafka/secure for users and files)
 #   EDDY_REDIS_PORT, EDDY_MYSQL_PORT
 #                        Redis and MariaDB ports (default 6379, 3306); point
 #                        the tests at them with EDDY_REDIS_ADDR and
@@ -32,6 +39,8 @@ KAFKA_TIMEOUT=${EDDY_KAFKA_TIMEOUT:-180}
 
 KAFKA_PORT=${EDDY_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${EDDY_KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_SASL_PORT=${EDDY_KAFKA_SASL_PORT:-9094}
+KAFKA_SSL_PORT=${EDDY_KAFKA_SSL_PORT:-9095}
 REDIS_PORT=${EDDY_REDIS_PORT:-6379}
 MYSQL_PORT=${EDDY_MYSQL_PORT:-3306}
 
@@ -144,17 +153,27 @@ kafka_up() {
 		log "kafka: already running, ours (pid $(<"$pidfile"), version $running)"
 		[[ $running == "$KAFKA_VERSION" ]] ||
 			log "kafka: note: KAFKA_VERSION=$KAFKA_VERSION asked for; run \`make services-down\` first to switch"
-		kafka_probe 30
+		if grep -q '^listeners=.*SASL_SSL://' "$dir/server.properties" 2>/dev/null; then
+			kafka_probe 30 secure
+		else
+			kafka_probe 30
+			log "kafka: warning: this broker was started without the SASL_SSL and SSL listeners" \
+				"(by an older services.sh); the security tests need them: \`make services-down && make services\`"
+		fi
 		return 0
 	fi
 	rm -f "$pidfile"
 	if answers 127.0.0.1 "$KAFKA_PORT"; then
-		log "kafka: 127.0.0.1:$KAFKA_PORT answers but is not ours; using it as it is"
+		log "kafka: 127.0.0.1:$KAFKA_PORT answers but is not ours; using it as it is" \
+			"(the security tests need its SASL_SSL listener on :$KAFKA_SASL_PORT and SSL on :$KAFKA_SSL_PORT)"
 		kafka_probe 60
 		return 0
 	fi
-	answers 127.0.0.1 "$KAFKA_CONTROLLER_PORT" &&
-		die "kafka: controller port 127.0.0.1:$KAFKA_CONTROLLER_PORT is taken by something else"
+	local port
+	for port in "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT" "$KAFKA_SSL_PORT"; do
+		answers 127.0.0.1 "$port" &&
+			die "kafka: port 127.0.0.1:$port (controller, SASL_SSL or SSL listener) is taken by something else"
+	done
 	need_java
 
 	local major=${KAFKA_VERSION%%.*}
@@ -175,11 +194,16 @@ kafka_up() {
 		touch "$lib/.complete"
 	fi
 
-	# Throw-away data: a fresh, freshly formatted log dir on every start.
-	local data=$dir/data
-	rm -rf "$data"
+	# Throw-away data: a fresh, freshly formatted log dir on every start,
+	# and fresh certificates for the SASL_SSL and SSL listeners.
+	local data=$dir/data tlsdir=$dir/tls
+	rm -rf "$data" "$tlsdir"
 	mkdir -p "$data"
-	sed -e "s#@LOG_DIRS@#$data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+	build_tools
+	"$D/bin/tlsgen" -dir "$tlsdir" || die "kafka: generating the test certificates in $tlsdir failed"
+	sed -e "s#@LOG_DIRS@#$data#" -e "s#@TLS_DIR@#$tlsdir#g" -e "s#@PORT@#$KAFKA_PORT#g" \
+		-e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+		-e "s#@SASL_PORT@#$KAFKA_SASL_PORT#g" -e "s#@SSL_PORT@#$KAFKA_SSL_PORT#g" \
 		"$ROOT/integration/kafka/server.properties" >"$dir/server.properties"
 	local logopt
 	if [[ $major -ge 4 ]]; then
@@ -194,10 +218,17 @@ kafka_up() {
 	# A cluster id is 16 random bytes in URL-safe base64 without padding.
 	local cid
 	cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+	# The SCRAM users of the SASL_SSL listener go into the metadata log at
+	# format time (KIP-900, Kafka 3.5+). Keep them in step with
+	# integration/kafka/secure (listeners.go); the probe logs in with those.
+	local scram=(
+		--add-scram 'SCRAM-SHA-256=[name=eddy_scram256,password=scram256-Secret-8b27d3]'
+		--add-scram 'SCRAM-SHA-512=[name=eddy_scram512,password=scram512-Secret-e05c6f]'
+	)
 	# Kafka 4 moved StorageTool from kafka.tools to org.apache.kafka.tools.
 	local tool ok=
 	for tool in kafka.tools.StorageTool org.apache.kafka.tools.StorageTool; do
-		if "${java[@]}" "$tool" format -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1; then
+		if "${java[@]}" "$tool" format -t "$cid" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1; then
 			ok=1
 			break
 		fi
@@ -208,24 +239,36 @@ kafka_up() {
 		die "kafka: formatting the log dir failed (log: $dir/format.log)"
 	fi
 
-	log "kafka: starting $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT), log $logfile"
+	log "kafka: starting $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT," \
+		"SASL_SSL :$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT), log $logfile"
 	echo "$KAFKA_VERSION" >"$dir/version"
 	: >"$logfile"
 	spawn "$pidfile" "$logfile" "${java[@]}" kafka.Kafka "$dir/server.properties"
 	wait_port kafka 127.0.0.1 "$KAFKA_PORT" "$pidfile" kafka.Kafka "$logfile" "$KAFKA_TIMEOUT"
-	kafka_probe "$KAFKA_TIMEOUT"
+	kafka_probe "$KAFKA_TIMEOUT" secure
 }
 
-# kafka_probe SECONDS: waits until the broker answers a metadata request.
-kafka_probe() {
-	local probe=$D/bin/kafka-probe
+# build_tools: the probe and the certificate generator, into $D/bin (Go's
+# build cache makes this quick when nothing changed).
+build_tools() {
 	mkdir -p "$D/bin"
-	if [[ ! -x $probe || $ROOT/integration/kafka/probe/main.go -nt $probe ]]; then
-		(cd "$ROOT" && go build -o "$probe" ./integration/kafka/probe) || die "kafka: building the probe failed"
+	(cd "$ROOT" && go build -o "$D/bin/" ./integration/kafka/probe ./integration/kafka/tlsgen) ||
+		die "kafka: building integration/kafka/probe and tlsgen failed"
+}
+
+# kafka_probe SECONDS [secure]: waits until the broker answers a metadata
+# request; with "secure", also until each SASL mechanism's test user logs
+# in on the SASL_SSL listener and the test client certificate is accepted
+# on the SSL listener.
+kafka_probe() {
+	build_tools
+	local args=(-brokers "127.0.0.1:$KAFKA_PORT" -timeout "${1}s")
+	if [[ ${2:-} == secure ]]; then
+		args+=(-sasl-brokers "127.0.0.1:$KAFKA_SASL_PORT" -ssl-brokers "127.0.0.1:$KAFKA_SSL_PORT" -tls-dir "$D/kafka/tls")
 	fi
-	if ! "$probe" -brokers "127.0.0.1:$KAFKA_PORT" -timeout "${1}s"; then
+	if ! "$D/bin/probe" "${args[@]}"; then
 		[[ -f $D/kafka/kafka.log ]] && tail -n 40 "$D/kafka/kafka.log" >&2
-		die "kafka: no metadata answer from 127.0.0.1:$KAFKA_PORT (log: $D/kafka/kafka.log)"
+		die "kafka: no answer from the broker's listeners (log: $D/kafka/kafka.log)"
 	fi
 }
 
@@ -331,7 +374,7 @@ up() {
 	redis_up
 	mysql_up
 	kafka_up
-	log "ready in $((SECONDS - t0))s: kafka 127.0.0.1:$KAFKA_PORT, redis 127.0.0.1:$REDIS_PORT, mariadb eddy:eddy@tcp(127.0.0.1:$MYSQL_PORT)/eddy (state in $D)"
+	log "ready in $((SECONDS - t0))s: kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT), redis 127.0.0.1:$REDIS_PORT, mariadb eddy:eddy@tcp(127.0.0.1:$MYSQL_PORT)/eddy (state in $D)"
 }
 
 down() {
@@ -343,7 +386,9 @@ down() {
 status() {
 	local name port pidfile pattern
 	while read -r name port pidfile pattern; do
-		if alive "$D/$pidfile" "$pattern"; then
+		if alive "$D/$pidfile" "$pattern" && [[ $name == kafka-* ]] && ! answers 127.0.0.1 "$port"; then
+			echo "$name: down (broker pid $(<"$D/$pidfile") has no listener on 127.0.0.1:$port)"
+		elif alive "$D/$pidfile" "$pattern"; then
 			echo "$name: ours, pid $(<"$D/$pidfile"), 127.0.0.1:$port"
 		elif answers 127.0.0.1 "$port"; then
 			echo "$name: 127.0.0.1:$port answers, not ours"
@@ -352,6 +397,8 @@ status() {
 		fi
 	done <<EOF
 kafka $KAFKA_PORT kafka/kafka.pid kafka.Kafka
+kafka-sasl_ssl $KAFKA_SASL_PORT kafka/kafka.pid kafka.Kafka
+kafka-ssl $KAFKA_SSL_PORT kafka/kafka.pid kafka.Kafka
 redis $REDIS_PORT redis/redis.pid redis-server
 mariadb $MYSQL_PORT mariadb/mariadb.pid mariadbd
 EOF
