@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -127,11 +128,28 @@ func newLogger(level string, console bool, w io.Writer) (*zap.Logger, error) {
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", stderr)
 	path := fs.String("c", "", "pipeline file (required)")
+	partitions := fs.Int("partitions", 0, "partitions of the source topics, all together; with -max-replicas, warn when workers would sit idle")
+	maxReplicas := fs.Int("max-replicas", 0, "the most workers the deployment runs (an HPA's maxReplicas); needs -partitions")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "worker validate: -c pipeline.yaml is required")
+		return errUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"partitions", *partitions}, {"max-replicas", *maxReplicas}} {
+		if set[f.name] && f.v < 1 {
+			fmt.Fprintf(stderr, "worker validate: -%s %d: must be at least 1\n", f.name, f.v)
+			return errUsage
+		}
+	}
+	if set["partitions"] != set["max-replicas"] {
+		fmt.Fprintln(stderr, "worker validate: -partitions and -max-replicas go together")
 		return errUsage
 	}
 	p, err := pipeline.Load(*path)
@@ -146,5 +164,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok (pipeline %q, %d steps)\n", *path, p.Spec.Name, len(p.Steps))
+	// A partition is consumed by one member of the group at a time, so
+	// workers beyond the partition count get nothing to do. A warning, not
+	// an error: the file itself is fine.
+	if *maxReplicas > *partitions {
+		fmt.Fprintf(stderr, "worker validate: warning: -max-replicas %d exceeds -partitions %d: each partition goes to one worker of the group %q, so %d of %d replicas would sit idle; keep max replicas <= %d\n",
+			*maxReplicas, *partitions, p.Spec.Kafka.Group, *maxReplicas-*partitions, *maxReplicas, *partitions)
+	}
 	return nil
 }

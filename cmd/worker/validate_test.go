@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+const validPipeline = `name: orders
+kafka: {brokers: ["127.0.0.1:9092"]}
+source: {topics: [orders]}
+steps:
+  - filter: event.qty > 0
+sink: {topic: orders-out}
+`
+
+const invalidPipeline = `name: orders
+kafka: {brokers: ["127.0.0.1:9092"]}
+source: {topics: [orders]}
+steps:
+  - filter: event.qty >
+sink: {topic: orders-out}
+`
+
+// TestValidatePartitionsWarning checks `worker validate --partitions N
+// --max-replicas M`: more replicas than partitions is a warning on stderr
+// (exit 0), not an error; a lone or non-positive flag is a usage error.
+func TestValidatePartitionsWarning(t *testing.T) {
+	valid, invalid := writePipeline(t, validPipeline), writePipeline(t, invalidPipeline)
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		code       int
+		ok         bool     // stdout says the file is ok
+		stderrHas  []string // all of these in stderr
+		quietError bool     // stderr must be empty
+	}{
+		{"no flags", []string{"-c", valid}, 0, true, nil, true},
+		{"replicas beyond partitions", []string{"-c", valid, "--partitions", "12", "--max-replicas", "16"}, 0, true,
+			[]string{"warning", "-max-replicas 16 exceeds -partitions 12", `"eddy-orders"`, "4 of 16 replicas would sit idle", "<= 12"}, false},
+		{"single-dash flags", []string{"-c", valid, "-partitions", "6", "-max-replicas", "7"}, 0, true,
+			[]string{"warning", "1 of 7 replicas would sit idle"}, false},
+		{"as many replicas as partitions", []string{"-c", valid, "--partitions", "12", "--max-replicas", "12"}, 0, true, nil, true},
+		{"fewer replicas", []string{"-c", valid, "--partitions", "12", "--max-replicas", "4"}, 0, true, nil, true},
+		{"max-replicas alone", []string{"-c", valid, "--max-replicas", "4"}, 2, false, []string{"-partitions and -max-replicas go together"}, false},
+		{"partitions alone", []string{"-c", valid, "--partitions", "4"}, 2, false, []string{"go together"}, false},
+		{"zero partitions", []string{"-c", valid, "--partitions", "0", "--max-replicas", "3"}, 2, false, []string{"-partitions 0: must be at least 1"}, false},
+		{"negative replicas", []string{"-c", valid, "--partitions", "3", "--max-replicas", "-1"}, 2, false, []string{"-max-replicas -1: must be at least 1"}, false},
+		{"not a number", []string{"-c", valid, "--partitions", "many", "--max-replicas", "3"}, 2, false, []string{"invalid value"}, false},
+		{"invalid pipeline", []string{"-c", invalid, "--partitions", "2", "--max-replicas", "3"}, 1, false, []string{"steps[0].filter", "1 error(s)"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(append([]string{"validate"}, tc.args...), &stdout, &stderr)
+			if code != tc.code {
+				t.Errorf("exit code %d; want %d (stdout %q, stderr %q)", code, tc.code, stdout.String(), stderr.String())
+			}
+			if got := strings.Contains(stdout.String(), ": ok (pipeline"); got != tc.ok {
+				t.Errorf("stdout %q; ok reported %v, want %v", stdout.String(), got, tc.ok)
+			}
+			for _, want := range tc.stderrHas {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr %q lacks %q", stderr.String(), want)
+				}
+			}
+			if tc.quietError && stderr.Len() > 0 {
+				t.Errorf("stderr %q; want nothing", stderr.String())
+			}
+			if tc.code != 0 && strings.Contains(stderr.String(), "warning") {
+				t.Errorf("a failed validation also warned: %q", stderr.String())
+			}
+		})
+	}
+}
+
+// TestValidateKubernetesExample runs the check the HPA's comment suggests
+// on the pipeline the Kubernetes manifests ship, with the variables the
+// Deployment sets: the file is valid and 12 replicas for 12 partitions
+// draw no warning.
+func TestValidateKubernetesExample(t *testing.T) {
+	for k, v := range map[string]string{
+		"KAFKA_BROKERS": "kafka:9093", "KAFKA_USERNAME": "eddy", "KAFKA_PASSWORD": "pw",
+		"REDIS_ADDR": "redis:6379", "REDIS_PASSWORD": "pw",
+	} {
+		t.Setenv(k, v)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"validate", "-c", "../../deploy/k8s/base/pipeline.yaml", "--partitions", "12", "--max-replicas", "12"}, &stdout, &stderr)
+	if code != 0 || stderr.Len() > 0 || !strings.Contains(stdout.String(), `ok (pipeline "orders"`) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want ok and no warning", code, stdout.String(), stderr.String())
+	}
+}
