@@ -64,6 +64,10 @@ type task struct {
 	// a retry): the cache and buffers then hold part of a batch, and
 	// nothing of it may be flushed. The next owner replays from W.
 	broken bool
+
+	// skipped is the last offset read and skipped as already applied;
+	// marked the Kafka offset last marked (the next offset to read).
+	skipped, marked int64
 }
 
 func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) (*task, error) {
@@ -81,6 +85,7 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 		ids:   dedup.NewTracker(),
 	}
 	t.next.Store(claim.InitialOffset())
+	t.skipped, t.marked = -1, 0
 	return t, nil
 }
 
@@ -238,7 +243,8 @@ func (t *task) checkStart() error {
 			zap.Int64("committed_offset", initial))
 		return nil
 	}
-	t.log.Warn("Kafka's committed offset is past the store's offset watermark (the store lost acknowledged commits): rewinding the group to replay them",
+	t.log.Warn("Kafka's committed offset is past the store's offset watermark: rewinding the group to the watermark so that no event is skipped "+
+		"(the store lost acknowledged commits, or the group's offsets were moved forward by hand)",
 		zap.Int64("stored_offset", t.stored), zap.Int64("committed_offset", initial))
 	t.sess.ResetOffset(t.part.Topic, t.part.Partition, t.stored+1, "")
 	t.sess.Commit()
@@ -383,6 +389,7 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 		t.next.Store(m.Offset + 1)
 		if m.Offset <= t.last {
 			t.w.stats.skipped.Add(1) // applied by an earlier owner, or this one
+			t.skipped = max(t.skipped, m.Offset)
 			continue
 		}
 		t.last = m.Offset
@@ -497,6 +504,14 @@ func (t *task) dedup(ctx context.Context, recs []*Record) ([]*Record, error) {
 // flush persists the processed work: outputs, then state, then offset.
 func (t *task) flush(ctx context.Context) error {
 	if t.last <= t.stored && len(t.out) == 0 && !t.state.dirty() {
+		// Nothing to commit; but messages a replay re-read and skipped
+		// (all at or below W) move Kafka's offset on, so that the next
+		// owner does not read them again.
+		if t.skipped >= t.marked {
+			t.marked = t.skipped + 1
+			t.sess.MarkOffset(t.part.Topic, t.part.Partition, t.marked, "")
+			t.h.offsetMarked()
+		}
 		return nil
 	}
 	start := time.Now()
@@ -527,7 +542,8 @@ func (t *task) flush(ctx context.Context) error {
 	t.state.committed()
 	t.stored = t.last
 	// (c) the Kafka offset: the next message to read.
-	t.sess.MarkOffset(t.part.Topic, t.part.Partition, t.stored+1, "")
+	t.marked = t.stored + 1
+	t.sess.MarkOffset(t.part.Topic, t.part.Partition, t.marked, "")
 	t.h.offsetMarked()
 
 	t.w.stats.flushes.Add(1)

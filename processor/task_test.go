@@ -238,6 +238,26 @@ func TestTaskSkipsWhatTheStoreHasAndResumesAfterIt(t *testing.T) {
 	}
 }
 
+// A replay that only re-reads applied messages commits nothing to the store
+// but moves Kafka's offset past them.
+func TestTaskMarksTheOffsetOfSkippedMessages(t *testing.T) {
+	store := memory.New()
+	part := statedb.Partition{Topic: "in"}
+	c, _ := store.Acquire(context.Background(), part)
+	if err := store.Commit(context.Background(), &statedb.Commit{Partition: part, Epoch: c.Epoch, Offset: 9}); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, false, 100, "10ms", store)
+	h.send(0, 10, event)
+	h.waitMarked(10)
+	if got := h.prod.count(); got != 0 {
+		t.Errorf("%d outputs for messages already applied", got)
+	}
+	if got := h.store.commits.Load(); got != 0 {
+		t.Errorf("%d store commits, want none", got)
+	}
+}
+
 func TestTaskDropsDuplicateEventIDs(t *testing.T) {
 	h := newHarness(t, true, 4, "20ms", memory.New())
 	same := func(o int64) string { return event(o % 3) } // e0 e1 e2 e0 e1 e2 ...

@@ -1,0 +1,300 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eddy-streams/eddy/integration/testenv"
+	"github.com/eddy-streams/eddy/pipeline"
+	"github.com/eddy-streams/eddy/statedb"
+	"github.com/eddy-streams/eddy/statedb/memory"
+	"github.com/eddy-streams/eddy/statedb/redis"
+)
+
+// The micro-benchmarks of the hot paths of a partition task, with the
+// events and pipelines of the bench program (bench/): ~100-byte JSON
+// events over 10,000 users, event time advancing 1 ms per event, batches
+// of 1,000. Unless said otherwise one op is one event, so ns/op, B/op and
+// allocs/op are per event. Kafka is left out (a discarding producer, a
+// fake session); the state store is the memory one, except in
+// BenchmarkCommitRedis.
+//
+//	go test -run '^$' -bench . -benchmem ./processor/
+
+const (
+	benchBatch = 1000
+	benchKeys  = 10_000
+	benchTS    = 1_700_000_000_000
+)
+
+const benchStatelessYAML = `
+name: bench
+kafka: {brokers: [fake:9092]}
+source: {topics: [in]}
+steps:
+  - filter: event.v % 10 != 0
+  - set: {total: event.v * 2, big: event.v > 500}
+  - key: event.user
+sink: {topic: out}
+`
+
+const benchAggregateYAML = `
+name: bench
+kafka: {brokers: [fake:9092]}
+source: {topics: [in], event_time: event.ts}
+steps:
+  - aggregate:
+      name: per_user
+      key: event.user
+      window: {tumbling: 1m}
+      values: {n: count(), total: sum(event.v)}
+sink: {topic: out}
+`
+
+// discardProducer acknowledges every message at once.
+type discardProducer struct {
+	sarama.SyncProducer // unused methods panic
+	n                   int
+}
+
+func (p *discardProducer) SendMessages(ms []*sarama.ProducerMessage) error {
+	p.n += len(ms)
+	return nil
+}
+
+// newBenchTask returns a task over partition in/0 of store that has
+// claimed its partition, ready for process and flush.
+func newBenchTask(b *testing.B, yaml string, store statedb.Store) *task {
+	b.Helper()
+	p, err := pipeline.Parse("bench.yaml", []byte(yaml))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := New(p, WithStore(store))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess := &fakeSession{ctx: context.Background()}
+	claim := &fakeClaim{topic: "in", msgs: make(chan *sarama.ConsumerMessage)}
+	hd := &handler{w: w, producer: &discardProducer{}, marked: make(chan struct{}, 1)}
+	t, err := newTask(hd, sess, claim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := t.acquire(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return t
+}
+
+// benchSource makes the bench program's events: offset o is event o, of a
+// random user, at event time benchTS + o.
+type benchSource struct {
+	rnd   *rand.Rand
+	users []string
+	next  int64
+}
+
+func newBenchSource() *benchSource {
+	s := &benchSource{rnd: rand.New(rand.NewPCG(1, 2)), users: make([]string, benchKeys)}
+	for i := range s.users {
+		s.users[i] = fmt.Sprintf("u%05d", i)
+	}
+	return s
+}
+
+func (s *benchSource) batch(n int) []*sarama.ConsumerMessage {
+	msgs := make([]*sarama.ConsumerMessage, n)
+	for i := range msgs {
+		o := s.next
+		s.next++
+		u := s.users[s.rnd.IntN(len(s.users))]
+		v := fmt.Sprintf(`{"id":"e%d","user":"%s","v":%d,"ts":%d,"pt":%d,"pad":"xxxxx"}`,
+			o, u, s.rnd.IntN(1000), benchTS+o, time.Now().UnixNano())
+		msgs[i] = &sarama.ConsumerMessage{Topic: "in", Partition: 0, Offset: o, Key: []byte(u), Value: []byte(v),
+			Timestamp: time.UnixMilli(benchTS + o)}
+	}
+	return msgs
+}
+
+// forBatches runs f over b.N events in batches, making each batch with
+// the timer stopped.
+func forBatches(b *testing.B, src *benchSource, f func(msgs []*sarama.ConsumerMessage)) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(benchBatch, b.N-done)
+		b.StopTimer()
+		msgs := src.batch(n)
+		b.StartTimer()
+		f(msgs)
+		done += n
+	}
+}
+
+// BenchmarkTaskDecode is the per-message decode: record, JSON, event ID
+// and event time (the aggregate pipeline's source).
+func BenchmarkTaskDecode(b *testing.B) {
+	t := newBenchTask(b, benchAggregateYAML, memory.New())
+	src := newBenchSource()
+	forBatches(b, src, func(msgs []*sarama.ConsumerMessage) {
+		for _, m := range msgs {
+			if _, _, err := t.decode(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkProcessAndFlush is a task's whole work per event, batch by
+// batch: decode, steps, sink encoding, and the flush (the produce
+// discarded, the commit into the memory store).
+func BenchmarkProcessAndFlush(b *testing.B) {
+	for _, bc := range []struct{ name, yaml string }{
+		{"stateless", benchStatelessYAML},
+		{"aggregate", benchAggregateYAML},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			t := newBenchTask(b, bc.yaml, memory.New())
+			src := newBenchSource()
+			ctx := context.Background()
+			forBatches(b, src, func(msgs []*sarama.ConsumerMessage) {
+				if err := t.process(ctx, msgs); err != nil {
+					b.Fatal(err)
+				}
+				if err := t.flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkWindowUpdate is the aggregate step alone (aggOp.run: group
+// keys, window assignment, state reads from the cache, accumulator
+// updates, closing due windows, encoding changed state into the cache)
+// over decoded records; the cache is marked committed after each batch
+// without writing to the store.
+func BenchmarkWindowUpdate(b *testing.B) {
+	t := newBenchTask(b, benchAggregateYAML, memory.New())
+	op := t.ops[0].(*aggOp)
+	src := newBenchSource()
+	ctx := context.Background()
+	recs := make([]*Record, 0, benchBatch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(benchBatch, b.N-done)
+		b.StopTimer()
+		recs = recs[:0]
+		for _, m := range src.batch(n) {
+			r, _, err := t.decode(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t.last = m.Offset
+			recs = append(recs, r)
+		}
+		b.StartTimer()
+		if _, err := op.run(ctx, t, recs); err != nil {
+			b.Fatal(err)
+		}
+		t.state.committed()
+		done += n
+	}
+}
+
+// benchDirtyCache returns a cache holding n dirty window states of the
+// aggregate step (about 10 bytes each) with their timers, as after one
+// batch of n events over n keys.
+func benchDirtyCache(store statedb.Store, n int) *cache {
+	c := newCache(store, statedb.Partition{Topic: "in"}, 100_000)
+	for i := range n {
+		k := "w\x00per_user\x00" + strconv.Itoa(benchTS) + "\x00u" + strconv.Itoa(i)
+		c.put(k, []byte("\x02\x0a\x80\x94\xeb\xdc\x03"), 0)
+		c.setTimer(k, benchTS+60_000)
+	}
+	return c
+}
+
+// BenchmarkCacheCommit builds the store commit of one batch's dirty
+// state (1,000 window states and their timers); one op is one commit.
+func BenchmarkCacheCommit(b *testing.B) {
+	c := benchDirtyCache(memory.New(), benchBatch)
+	meta := encodeMeta(map[string][]byte{"per_user": []byte("0123456789")})
+	b.ReportAllocs()
+	for b.Loop() {
+		cm := c.commit(1, 42, meta)
+		if len(cm.Puts) != benchBatch {
+			b.Fatalf("%d puts", len(cm.Puts))
+		}
+	}
+}
+
+// BenchmarkCommitRedis is cache.commit plus Store.Commit of one batch's
+// state (1,000 window states and timers) into the Redis of testenv: the
+// script arguments built by statedb/redis, the EVALSHA round trip and
+// the script's run on the server. One op is one commit.
+func BenchmarkCommitRedis(b *testing.B) {
+	ctx := context.Background()
+	st, err := redis.New(ctx, redis.Config{Addrs: []string{testenv.RedisAddr(b)}, KeyPrefix: testenv.RedisPrefix(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	part := statedb.Partition{Topic: "in"}
+	claim, err := st.Acquire(ctx, part)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := benchDirtyCache(st, benchBatch)
+	meta := encodeMeta(map[string][]byte{"per_user": []byte("0123456789")})
+	b.ReportAllocs()
+	var off int64
+	for b.Loop() {
+		off++
+		if err := st.Commit(ctx, c.commit(claim.Epoch, off, meta)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSink is the sink's encoding of records that went through the
+// stateless pipeline's steps: key, JSON, output ID and headers, into
+// producer messages.
+func BenchmarkSink(b *testing.B) {
+	t := newBenchTask(b, benchStatelessYAML, memory.New())
+	src := newBenchSource()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(benchBatch, b.N-done)
+		b.StopTimer()
+		recs := make([]*Record, 0, n)
+		for _, m := range src.batch(n) {
+			r, _, err := t.decode(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs = append(recs, r)
+		}
+		for _, o := range t.ops {
+			var err error
+			if recs, err = o.run(ctx, t, recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		clear(t.out)
+		t.out, t.emitted = t.out[:0], t.emitted[:0]
+		b.StartTimer()
+		t.sink(recs)
+		done += n
+	}
+}
