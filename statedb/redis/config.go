@@ -61,6 +61,16 @@ type Config struct {
 	DialTimeout  time.Duration
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+
+	// MaxRetries and DialerRetries are how often go-redis retries a failed
+	// command and how many dial attempts it makes before it reports the
+	// error (default 1 each; MaxRetries -1: no retry). eddy's runtime retries failed store calls itself,
+	// pausing the partition, so more retries here only delay noticing an
+	// outage (go-redis's own defaults, 3 and 5, took ~1.7 s per call
+	// against a dead server). Retrying a commit is safe: it is idempotent
+	// while the epoch holds.
+	MaxRetries    int
+	DialerRetries int
 }
 
 // clusterMode reports whether c describes a Redis Cluster.
@@ -139,6 +149,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		DialTimeout:      cfg.DialTimeout,
 		ReadTimeout:      cfg.ReadTimeout,
 		WriteTimeout:     cfg.WriteTimeout,
+		MaxRetries:       orDefault(cfg.MaxRetries, 1),
+		DialerRetries:    orDefault(cfg.DialerRetries, 1),
 	})
 	s := newStore(client, cfg.KeyPrefix, true)
 	if err := s.load(ctx); err != nil {
@@ -161,4 +173,12 @@ func NewFromClient(client goredis.UniversalClient, keyPrefix string) (*Store, er
 		return nil, fmt.Errorf("redis: NewFromClient: keyPrefix: %w", err)
 	}
 	return newStore(client, keyPrefix, false), nil
+}
+
+// orDefault maps 0 to def; other values go to go-redis as they are.
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
 }
