@@ -2,6 +2,7 @@
 //
 //	worker run -c pipeline.yaml        join the pipeline's consumer group and process
 //	worker validate -c pipeline.yaml   check a pipeline file; list every error
+//	worker offsets show|reset          committed offsets vs the store's watermarks; replay
 //	worker dev [-c pipeline.yaml]      embedded broker, memory state, sample data
 //	worker version
 package main
@@ -21,7 +22,8 @@ const usage = `eddy worker — stream processing for Kafka with external state
 
 usage:
   worker run -c pipeline.yaml [flags]      run a pipeline as a member of its consumer group
-  worker validate -c pipeline.yaml         check a pipeline file and list every error (exit 1)
+  worker validate -c pipeline.yaml         check a pipeline file and list every error (exit 1);
+          [--partitions N --max-replicas M]  warn when replicas would exceed the partitions
   worker dev [-c pipeline.yaml] [flags]    try a pipeline with nothing installed: embedded
                                            Kafka-protocol broker, memory state, sample events
   worker offsets show|reset [flags]        committed offsets vs the store's watermarks; replay
