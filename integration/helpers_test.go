@@ -1,0 +1,199 @@
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eddy-streams/eddy/integration/testenv"
+	"github.com/eddy-streams/eddy/pipeline"
+	"github.com/eddy-streams/eddy/statedb"
+	"github.com/eddy-streams/eddy/statedb/backends"
+)
+
+// partitionOf is the partition of key among n partitions under the
+// Java-compatible murmur2 partitioner (Kafka's default, and eddy's).
+func partitionOf(t *testing.T, key string, n int32) int32 {
+	t.Helper()
+	p, err := sarama.NewMurmur2Partitioner("").Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(key)}, n)
+	if err != nil {
+		t.Fatalf("murmur2 partition of %q: %v", key, err)
+	}
+	return p
+}
+
+// syncProducer is a producer for test input that reports errors instead of
+// failing the test, so that a feeder goroutine may use it. Messages are
+// partitioned by the murmur2 hash of their key.
+type syncProducer struct {
+	p sarama.SyncProducer
+}
+
+func newSyncProducer(t *testing.T, brokers []string) *syncProducer {
+	t.Helper()
+	cfg := testenv.SaramaConfig()
+	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
+	// One request in flight per broker: a retried batch cannot overtake
+	// the next one, so a key's messages keep their order.
+	cfg.Net.MaxOpenRequests = 1
+	p, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatalf("producer for %v: %v", brokers, err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return &syncProducer{p: p}
+}
+
+// send writes msgs to topic, in order, and waits for every ack.
+func (s *syncProducer) send(topic string, msgs []*sarama.ProducerMessage) error {
+	for _, m := range msgs {
+		m.Topic = topic
+	}
+	if err := s.p.SendMessages(msgs); err != nil {
+		return fmt.Errorf("produce %d messages to %s: %w", len(msgs), topic, err)
+	}
+	return nil
+}
+
+// readTopic reads every record of topic up to the end offsets it has when
+// called, sorted by partition and offset. The topic must be quiet (its
+// writers stopped) for the result to be complete.
+func readTopic(t *testing.T, brokers []string, topic string, timeout time.Duration) []*sarama.ConsumerMessage {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, testenv.SaramaConfig())
+	if err != nil {
+		t.Fatalf("kafka client: %v", err)
+	}
+	defer func() { _ = client.Close() }()
+	c, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	defer func() { _ = c.Close() }()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	deadline := time.After(timeout)
+	var all []*sarama.ConsumerMessage
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("end offset of %s/%d: %v", topic, p, err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("consume %s/%d: %v", topic, p, err)
+		}
+		for done := false; !done; {
+			select {
+			case m := <-pc.Messages():
+				all = append(all, m)
+				done = m.Offset >= end-1
+			case err := <-pc.Errors():
+				t.Fatalf("consume %s/%d: %v", topic, p, err)
+			case <-deadline:
+				t.Fatalf("reading %s/%d: timed out after %v before offset %d", topic, p, timeout, end-1)
+			}
+		}
+		_ = pc.Close()
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Partition != all[j].Partition {
+			return all[i].Partition < all[j].Partition
+		}
+		return all[i].Offset < all[j].Offset
+	})
+	return all
+}
+
+// partitionEnds returns the end offset (the next offset to be written) of
+// each partition of topic.
+func partitionEnds(t *testing.T, brokers []string, topic string) map[int32]int64 {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, testenv.SaramaConfig())
+	if err != nil {
+		t.Fatalf("kafka client: %v", err)
+	}
+	defer func() { _ = client.Close() }()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	ends := map[int32]int64{}
+	for _, p := range parts {
+		if ends[p], err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+			t.Fatalf("end offset of %s/%d: %v", topic, p, err)
+		}
+	}
+	return ends
+}
+
+// openStore opens the store the pipeline's state section selects, as the
+// worker binary does, and closes it when the test ends.
+func openStore(t *testing.T, p *pipeline.Pipeline) statedb.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := backends.Open(ctx, p, nil)
+	if err != nil {
+		t.Fatalf("open the %s store: %v", p.Spec.State.Backend, err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// storedOffsets reads each partition's offset watermark (the last offset
+// whose effects are persisted) without claiming it.
+func storedOffsets(ctx context.Context, st statedb.Store, topic string, parts int32) (map[int32]int64, error) {
+	in, ok := st.(statedb.Inspector)
+	if !ok {
+		return nil, fmt.Errorf("store %T does not implement statedb.Inspector", st)
+	}
+	out := map[int32]int64{}
+	for p := range parts {
+		c, err := in.Inspect(ctx, statedb.Partition{Topic: topic, Partition: p})
+		if err != nil {
+			return nil, err
+		}
+		out[p] = c.Offset
+	}
+	return out, nil
+}
+
+// waitStored polls the store until every partition's offset watermark has
+// reached want[p] (an offset; NoOffset or absent: nothing to wait for).
+func waitStored(t *testing.T, st statedb.Store, topic string, parts int32, want map[int32]int64, timeout time.Duration, what string) {
+	t.Helper()
+	var last map[int32]int64
+	var lastErr error
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		last, lastErr = storedOffsets(ctx, st, topic, parts)
+		cancel()
+		if lastErr == nil {
+			done := true
+			for p, off := range want {
+				if last[p] < off {
+					done = false
+				}
+			}
+			if done {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: stored offsets %v, want at least %v (last error: %v)",
+				timeout, what, last, want, lastErr)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
