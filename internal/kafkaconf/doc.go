@@ -35,8 +35,9 @@
 //
 // The returned *sarama.Config carries the password in Net.SASL.Password:
 // it must never be logged or printed. Errors from New name fields, never
-// values of secrets. sarama's package-level Logger stays as it is (eddy
-// never sets it); it does not print credentials either.
+// values of secrets. eddy never sets sarama's package-level Logger (it
+// discards by default); when a program does, sarama 1.61's SASL log lines
+// name brokers and errors, not credentials.
 //
 // # Concurrency
 //

@@ -1,4 +1,3 @@
-// Package tlsconf builds a *tls.Config from a pipeline file's tls block.
 package tlsconf
 
 import (
@@ -11,7 +10,9 @@ import (
 )
 
 // Build returns the TLS configuration of c, or nil when c is nil or not
-// enabled. field names the block in errors (e.g. "state.redis.tls").
+// enabled. field names the block in errors (e.g. "state.redis.tls"), which
+// then name the file field at fault: "state.redis.tls.ca_file: ...".
+// Files are read on every call; Build may be called from any goroutine.
 func Build(field string, c *pipeline.TLSConfig) (*tls.Config, error) {
 	if c == nil || !c.Enabled {
 		return nil, nil
