@@ -144,8 +144,7 @@ type update struct {
 }
 
 func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, error) {
-	// Pass 1, in order: key, arguments, lateness against the watermark as it
-	// stands before each event.
+	// Pass 1: key and arguments of each event, and the state keys to load.
 	ups := make([]update, 0, len(in))
 	var keys []string
 	for _, r := range in {
@@ -174,41 +173,47 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 		if bad {
 			continue
 		}
-		wm := o.wm.Current()
-		if o.spec.LateEvent(tm, wm) {
-			t.late(r, o, tm, wm)
-			continue
-		}
-		t.checkCoPartitioned(r, group)
+		// Load every window the event could touch; which of them are still
+		// open is decided in order below.
 		u := update{rec: r, group: group, t: tm, args: args}
 		if o.session {
 			keys = append(keys, o.stateKey(group, 0))
 		} else {
-			u.wins = o.spec.AppendOpenWindows(nil, tm, wm)
-			for _, w := range u.wins {
+			for _, w := range o.spec.AppendWindows(nil, tm) {
 				keys = append(keys, o.stateKey(group, w.Start))
 			}
 		}
 		ups = append(ups, u)
-		o.wm.Observe(tm)
-		o.idleSince = time.Now()
 	}
 	if err := t.loadState(ctx, keys); err != nil {
 		return nil, err
 	}
 
-	// Pass 2, in order: apply.
+	// Pass 2, in order: lateness against the watermark as it stands before
+	// each event, then the event's aggregates. Only an event that was
+	// added advances event time: a late or rejected (poison) event changes
+	// nothing.
 	for i := range ups {
 		u := &ups[i]
+		wm := o.wm.Current()
+		if o.spec.LateEvent(u.t, wm) {
+			t.late(u.rec, o, u.t, wm)
+			continue
+		}
 		var err error
 		if o.session {
 			err = o.addSession(t, u)
 		} else {
+			u.wins = o.spec.AppendOpenWindows(u.wins[:0], u.t, wm)
 			err = o.addWindows(t, u)
 		}
 		if err != nil {
 			t.poison(u.rec, o.name, err)
+			continue
 		}
+		t.checkCoPartitioned(u.rec, u.group)
+		o.wm.Observe(u.t)
+		o.idleSince = time.Now()
 	}
 
 	var out []*Record

@@ -289,3 +289,43 @@ func TestAggregateStateIsRemovedWhenWindowsClose(t *testing.T) {
 }
 
 var _ = pipeline.Tumbling
+
+// An event an aggregate rejects (a string in sum) goes to the dead-letter
+// topic and changes nothing, event time included: the event after it is not
+// late because of it.
+func TestAggregateRejectedEventDoesNotAdvanceEventTime(t *testing.T) {
+	yaml := fmt.Sprintf(aggPipeline, "0s", 10, "{tumbling: 5s}", "on_close")
+	yaml = strings.Replace(yaml, "flush: {", "dead_letter: {topic: dlq}\nflush: {", 1)
+	h := newHarnessYAML(t, yaml, memory.New())
+	vals := []string{
+		`{"user":"a","ts":1000,"v":1,"page":"/1"}`,
+		`{"user":"a","ts":100000,"v":"x","page":"/x"}`, // rejected by sum
+		`{"user":"a","ts":2000,"v":2,"page":"/2"}`,     // not late: the rejected event did not move time
+		`{"user":"a","ts":200000,"v":0,"page":"/0"}`,   // closes [0,5s)
+	}
+	for i, v := range vals {
+		h.claim.msgs <- &sarama.ConsumerMessage{Topic: "in", Offset: int64(i), Value: []byte(v)}
+	}
+	h.waitMarked(4)
+	var got []result
+	var dlq, late int
+	for _, m := range h.prod.sent {
+		switch m.Topic {
+		case "out":
+			b, _ := m.Value.Encode()
+			var r result
+			_ = json.Unmarshal(b, &r)
+			got = append(got, r)
+		case "dlq":
+			dlq++
+		case "late":
+			late++
+		}
+	}
+	if len(got) != 1 || got[0].N != 2 || got[0].Total != 3 {
+		t.Errorf("results %v, want [0,5s) with n=2 total=3", got)
+	}
+	if dlq != 1 || late != 0 {
+		t.Errorf("%d dead letters and %d late events, want 1 and 0", dlq, late)
+	}
+}
