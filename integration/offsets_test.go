@@ -642,23 +642,24 @@ func TestOffsetsForcedResetUnderARunningWorker(t *testing.T) {
 	}
 }
 
-// TestOffsetsForwardResetIsRewound: a reset to latest on a group whose
-// partitions have unprocessed messages skips nothing: the plan says the
-// workers rewind to W+1, and a worker does so and counts every message.
+// TestOffsetsForwardResetIsRewound: with a store the tool can only read, a
+// reset to latest on a group whose partitions have unprocessed messages
+// skips nothing: the plan says the workers rewind to W+1, and a worker does
+// so and counts every message.
 func TestOffsetsForwardResetIsRewound(t *testing.T) {
 	r := newOfsReplay(t)
 	r.run("first run", r.total)
 	r.check("first run", nil)
 	r.produceRound() // one more event per key, not processed yet
 
-	tool := ofsTool(t, r.brokers, r.group, r.store)
+	tool := ofsTool(t, r.brokers, r.group, struct{ statedb.Inspector }{r.store}) // read-only
 	plan, err := tool.Plan(t.Context(), offsets.Reset{Topic: r.topic, To: offsets.ToLatest()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var process int64
 	for _, m := range plan.Moves {
-		if m.New != r.ends[m.Partition] || (m.New > m.Watermark.Offset+1) != m.Replay.Rewind || m.Replay.Never.Len() != 0 {
+		if m.New != r.ends[m.Partition] || (m.New > m.Watermark.Offset+1) != m.Replay.Rewind || m.Replay.Never.Len() != 0 || m.Replay.Advance {
 			t.Errorf("partition %d: new %d (end %d), W %d, replay %s: want a rewind to W+1 wherever new > W+1",
 				m.Partition, m.New, r.ends[m.Partition], m.Watermark.Offset, m.Replay)
 		}
@@ -676,6 +677,53 @@ func TestOffsetsForwardResetIsRewound(t *testing.T) {
 	r.check("after the forward reset", nil) // every key counted perKey (+1) times
 	if s := w.Stats(); s.Skipped != 0 {
 		t.Errorf("the rewound worker skipped %d messages, want 0", s.Skipped)
+	}
+}
+
+// TestOffsetsForwardResetSkips: with a writable store, a reset to latest
+// skips the unprocessed messages on purpose: Apply moves the group's
+// offsets and the store's watermarks to the log end, and a worker started
+// afterwards neither processes nor rewinds to them; the state is
+// untouched.
+func TestOffsetsForwardResetSkips(t *testing.T) {
+	r := newOfsReplay(t)
+	r.run("first run", r.total)
+	counts, _ := r.check("first run", nil)
+	r.produceRound() // one more event per key, to be skipped
+
+	tool := ofsTool(t, r.brokers, r.group, r.store)
+	plan, err := tool.Plan(t.Context(), offsets.Reset{Topic: r.topic, To: offsets.ToLatest()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var never int64
+	for _, m := range plan.Moves {
+		if want := m.New > m.Watermark.Offset+1; m.Replay.Advance != want || m.Replay.Rewind {
+			t.Errorf("partition %d: new %d, W %d, replay %s: want an advance wherever new > W+1", m.Partition, m.New, m.Watermark.Offset, m.Replay)
+		}
+		never += m.Replay.Never.Len()
+	}
+	if never != int64(r.keys) {
+		t.Errorf("the plan skips %d messages, want the %d unprocessed ones", never, r.keys)
+	}
+	applied, err := tool.Apply(t.Context(), plan, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied.Advanced) == 0 {
+		t.Fatal("no store watermark advanced")
+	}
+	w, stop := r.start("after the reset")
+	waitFor(t, 30*time.Second, "the worker to join", func() bool { return w.Stats().Partitions == 3 })
+	time.Sleep(time.Second) // time to (wrongly) rewind and re-read
+	stop()
+	if s := w.Stats(); s.In != 0 {
+		t.Errorf("the worker read %d messages after a reset to latest, want 0", s.In)
+	}
+	r.perKey-- // the skipped round is not counted
+	got, _ := r.check("after the forward reset", nil)
+	if !maps.Equal(got, counts) {
+		t.Errorf("counts after the skip: %v, want unchanged %v", got, counts)
 	}
 }
 

@@ -62,13 +62,15 @@
 //   - Offsets above W are processed, once, as if for the first time; with
 //     dedup enabled, an event whose ID is already recorded (a producer's
 //     retry, say) is dropped as a duplicate as usual.
-//   - Moving the offset forward past W+1 (for example --to-latest on a
-//     group that is behind) skips nothing where the store has a
-//     watermark: the worker that claims the partition rewinds the group to
-//     W+1 and processes the events in between (Replay.Rewind). Only on a
-//     partition the store has no record of does a forward reset leave
-//     events out for good (Replay.Never). Skipping events on purpose would
-//     mean moving W, a state change this package does not make.
+//   - Moving the offset forward past W+1 (for example --to-latest to drop a
+//     backlog) skips the events in between on purpose: Apply commits the
+//     new offset and then moves the store's watermark W to new - 1
+//     (Replay.Advance; the state itself is untouched), so the worker that
+//     claims the partition starts there. Without a writable store a
+//     forward reset skips nothing where the store has a watermark: the
+//     worker rewinds the group to W+1 (Replay.Rewind). On a partition the
+//     store has no record of, a forward reset leaves the events out
+//     (Replay.Never).
 //
 // So a reset does NOT recompute anything: events at or below W are not
 // applied again, and outputs they produced are not produced again. To

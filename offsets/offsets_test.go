@@ -26,10 +26,14 @@ func TestReplay(t *testing.T) {
 		{"back into a partly applied log", 0, 100, 40, wm(59), 20, 40, 0,
 			"skip 40-59 (20 already in state); process 60-99 (40)"},
 		{"to W+1: nothing skipped", 0, 100, 60, wm(59), 0, 40, 0, "process 60-99 (40)"},
-		{"forward past W is rewound to W+1", 0, 100, 100, wm(59), 0, 40, 0,
+		{"forward past W is rewound to W+1 (read-only store)", 0, 100, 100, wm(59), 0, 40, 0,
 			"workers rewind to W+1 (a forward reset past the store's watermark skips nothing); process 60-99 (40)"},
-		{"rewound below the log start starts at the log start", 50, 100, 80, wm(9), 0, 50, 0,
+		{"rewound below the log start starts at the log start (read-only store)", 50, 100, 80, wm(9), 0, 50, 0,
 			"workers rewind to W+1 (a forward reset past the store's watermark skips nothing); process 50-99 (50)"},
+		{"forward past W advances W (writable store)", 0, 100, 100, wm(59), 0, 0, 40,
+			"NEVER process 60-99 (40, skipped on purpose: the store's watermark moves to 99); nothing to process until new messages arrive"},
+		{"forward into the log advances W to new-1 (writable store)", 0, 100, 80, wm(59), 0, 20, 20,
+			"NEVER process 60-79 (20, skipped on purpose: the store's watermark moves to 79); process 80-99 (20)"},
 		{"forward on a partition the store has no record of", 0, 100, 30, wm(statedb.NoOffset), 0, 70, 30,
 			"NEVER process 0-29 (30, jumped over; the store has no record of the partition); process 30-99 (70)"},
 		{"forward with an unknown watermark", 0, 100, 30, nil, 0, 70, 0,
@@ -43,7 +47,7 @@ func TestReplay(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m := Move{PartitionStatus: PartitionStatus{LogStart: c.start, LogEnd: c.end, Watermark: c.w}, New: c.new}
-			m.replay()
+			m.replay(strings.Contains(c.name, "writable"))
 			r := m.Replay
 			if r.Skip.Len() != c.skip || r.Process.Len() != c.proc || r.Never.Len() != c.never {
 				t.Errorf("skip %v (%d) process %v (%d) never %v (%d), want %d, %d, %d",
@@ -51,6 +55,9 @@ func TestReplay(t *testing.T) {
 			}
 			if r.Rewind != strings.HasPrefix(c.text, "workers rewind") {
 				t.Errorf("rewind %v", r.Rewind)
+			}
+			if r.Advance != strings.Contains(c.text, "skipped on purpose") {
+				t.Errorf("advance %v", r.Advance)
 			}
 			if r.Known != (c.w != nil) {
 				t.Errorf("known %v with watermark %v", r.Known, c.w)

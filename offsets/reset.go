@@ -103,13 +103,19 @@ type Replay struct {
 	Skip Range `json:"skip"`
 	// Process are offsets processed, each once: above W.
 	Process Range `json:"process"`
-	// Rewind is set when the new offset is past W+1 on a partition the
-	// store has a watermark for: a worker that claims it rewinds the
-	// group to W+1 (the store is the truth), so a forward reset skips
-	// nothing there and Process starts at W+1.
+	// Advance is set when the new offset is past W+1 on a partition the
+	// store has a watermark for, and the Tool can write to the store:
+	// Apply moves W to the new offset - 1, so the offsets in between
+	// (Never) are skipped on purpose, in Kafka and in the store alike.
+	Advance bool `json:"advance,omitempty"`
+	// Rewind is set in the same case when the Tool can only read the
+	// store: a worker that claims the partition rewinds the group to W+1
+	// (the store is the truth), so the forward reset skips nothing there
+	// and Process starts at W+1.
 	Rewind bool `json:"rewind,omitempty"`
-	// Never are offsets a forward reset jumps over on a partition the
-	// store has no record of (W none): they are never processed.
+	// Never are offsets a forward reset jumps over: skipped on purpose
+	// (Advance), or on a partition the store has no record of (W none).
+	// They are never processed.
 	Never Range `json:"never"`
 }
 
@@ -120,7 +126,9 @@ func (r Replay) String() string {
 	if r.Rewind {
 		parts = append(parts, "workers rewind to W+1 (a forward reset past the store's watermark skips nothing)")
 	}
-	if r.Never.Len() > 0 {
+	if r.Advance && r.Never.Len() > 0 {
+		parts = append(parts, fmt.Sprintf("NEVER process %s (%d, skipped on purpose: the store's watermark moves to %d)", r.Never, r.Never.Len(), r.Never.To))
+	} else if r.Never.Len() > 0 {
 		parts = append(parts, fmt.Sprintf("NEVER process %s (%d, jumped over; the store has no record of the partition)", r.Never, r.Never.Len()))
 	}
 	if r.Skip.Len() > 0 {
@@ -152,8 +160,9 @@ type Move struct {
 // replay works out m.Replay from New, the log range and the watermark,
 // the way the runtime treats a claimed partition: messages at or below W
 // are skipped; a start past W+1 is rewound to W+1, unless the store has no
-// record of the partition.
-func (m *Move) replay() {
+// record of the partition or Apply advances W (canAdvance: the Tool can
+// write to the store).
+func (m *Move) replay(canAdvance bool) {
 	last := m.LogEnd - 1
 	r := Replay{Skip: Range{0, -1}, Never: Range{0, -1}, Process: Range{m.New, last}}
 	if w := m.Watermark; w != nil {
@@ -162,6 +171,9 @@ func (m *Move) replay() {
 		case m.New <= w.Offset:
 			r.Skip = Range{m.New, min(w.Offset, last)}
 			r.Process = Range{w.Offset + 1, last}
+		case m.New > w.Offset+1 && w.Offset != statedb.NoOffset && canAdvance:
+			r.Advance = true
+			r.Never = Range{max(w.Offset+1, m.LogStart), m.New - 1}
 		case m.New > w.Offset+1 && w.Offset != statedb.NoOffset:
 			r.Rewind = true
 			r.Process = Range{max(w.Offset+1, m.LogStart), last}
@@ -238,7 +250,7 @@ func (t *Tool) Plan(ctx context.Context, r Reset) (*Plan, error) {
 			m.New = min(max(r.To.offset, ps.LogStart), ps.LogEnd)
 			m.Clamped = m.New != r.To.offset
 		}
-		m.replay()
+		m.replay(t.writable() != nil)
 		plan.Moves = append(plan.Moves, m)
 	}
 	return plan, nil
@@ -274,6 +286,9 @@ func (e *ActiveGroupError) Error() string {
 type Applied struct {
 	// Removed are the members a forced Apply removed from the group.
 	Removed []Member `json:"removed,omitempty"`
+	// Advanced are the partitions whose store watermark Apply moved
+	// forward (Replay.Advance).
+	Advanced []int32 `json:"advanced,omitempty"`
 }
 
 // groupWait bounds how long a forced Apply waits for the group to empty
@@ -313,7 +328,52 @@ func (t *Tool) Apply(ctx context.Context, plan *Plan, force bool) (*Applied, err
 	if err := t.commit(ctx, plan); err != nil {
 		return nil, err
 	}
-	return res, t.verify(ctx, plan)
+	if err := t.verify(ctx, plan); err != nil {
+		return res, err
+	}
+	// Kafka first, then the store: if advancing a watermark fails, the
+	// workers rewind to W+1 and the skip does not happen — nothing is lost
+	// that the user did not ask to skip.
+	for _, m := range plan.Moves {
+		if !m.Replay.Advance {
+			continue
+		}
+		if err := t.advance(ctx, plan.Topic, m); err != nil {
+			return res, err
+		}
+		res.Advanced = append(res.Advanced, m.Partition)
+	}
+	return res, nil
+}
+
+// writable returns the Tool's store if it can be written to.
+func (t *Tool) writable() statedb.Store {
+	s, _ := t.store.(statedb.Store)
+	return s
+}
+
+// advance moves a partition's store watermark to m.New - 1 without
+// touching its state: it claims the partition (fencing any owner, which
+// then rejoins and claims it again) and commits only the offset, keeping
+// the metadata (the steps' event-time watermarks).
+func (t *Tool) advance(ctx context.Context, topic string, m Move) error {
+	st := t.writable()
+	p := statedb.Partition{Topic: topic, Partition: m.Partition}
+	c, err := st.Acquire(ctx, p)
+	if err != nil {
+		return fmt.Errorf("offsets: advance the store watermark of %s: %w (the group's offset moved; workers will rewind to W+1 and skip nothing)", p, err)
+	}
+	if c.Offset >= m.New-1 {
+		return nil
+	}
+	err = st.Commit(ctx, &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: m.New - 1, Meta: c.Meta})
+	if errors.Is(err, statedb.ErrFenced) {
+		return fmt.Errorf("offsets: a worker claimed %s during the reset, so its store watermark was not advanced and the skip will not happen: stop the workers and run the reset again", p)
+	}
+	if err != nil {
+		return fmt.Errorf("offsets: advance the store watermark of %s: %w (workers will rewind to W+1 and skip nothing)", p, err)
+	}
+	return nil
 }
 
 // removeMembers makes the coordinator drop g's members (LeaveGroup v3 on

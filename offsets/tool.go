@@ -41,7 +41,9 @@ func WithSaramaConfig(cfg *sarama.Config) Option { return func(o *options) { o.c
 // WithStore sets the pipeline's state store, read with Inspect (which does
 // not claim partitions). Without it, watermarks are reported as unknown
 // (PartitionStatus.Watermark nil) and a plan cannot say what a replay skips.
-// The Tool does not close the store.
+// If s is also a statedb.Store, Apply advances the watermark of partitions
+// a forward reset moves past W+1, so that the skip is honoured. The Tool
+// does not close the store.
 func WithStore(s statedb.Inspector) Option { return func(o *options) { o.store = s } }
 
 // New connects to brokers and returns a Tool for consumer group group.

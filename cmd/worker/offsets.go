@@ -35,10 +35,11 @@ const offsetsUsage = `usage:
       move the group's committed offsets to replay T from a point; refused while
       the group has live members unless --force
 
-A reset moves only Kafka's committed offsets. Offsets at or below the store's
+A reset moves Kafka's committed offsets. Offsets at or below the store's
 watermark W are skipped on replay (already in state): a replay never counts an
-event twice, and never recomputes one either. A reset past W+1 skips nothing:
-workers rewind to W+1. See "go doc github.com/eddy-streams/eddy/offsets" for
+event twice, and never recomputes one either. A reset forward past W+1 skips
+the events in between on purpose: the store's watermark is moved too (the state
+itself is untouched). See "go doc github.com/eddy-streams/eddy/offsets" for
 how to rebuild state from scratch.
 `
 
@@ -313,6 +314,9 @@ func resetOffsets(p *pipeline.Pipeline, r *resetArgs, stdout io.Writer) error {
 		}
 		fmt.Fprintf(&b, "committed: %d partition(s) of %s for group %s now at the new offsets (read back from the coordinator)",
 			len(plan.Moves), plan.Topic, plan.Group.ID)
+		if len(applied.Advanced) > 0 {
+			fmt.Fprintf(&b, "\nstore: the watermark of partition(s) %v moved to the new offset - 1: the events in between are skipped", applied.Advanced)
+		}
 		outcome = b.String()
 	}
 	writePlan(stdout, plan, env.storeNote, outcome)
