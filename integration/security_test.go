@@ -31,9 +31,8 @@ import (
 
 // The security tests run workers against the test broker's SASL_SSL and
 // SSL listeners (see package integration/kafka/secure; `make services`
-// starts them). Topics are made on the PLAINTEXT listener of the same
-// broker; everything the worker and the test's clients send and receive
-// goes over the secure listener.
+// starts them). Everything, topics included, goes over the secure
+// listener under test.
 
 // secPasswordVar is the environment variable the pipelines take their
 // Kafka password from, as a deployment would.
@@ -84,6 +83,19 @@ flush: {max_messages: 10, interval: 100ms}
 		t.Fatalf("pipeline:\n%s\n%v", src, err)
 	}
 	return p
+}
+
+// secSASLAdmin is a client configuration for the SASL_SSL listener as its
+// SCRAM-SHA-512 user, to make topics with.
+func secSASLAdmin(t *testing.T, ca string) *sarama.Config {
+	t.Helper()
+	cfg, err := kafkaconf.New(&pipeline.KafkaConfig{Version: "3.6.0",
+		SASL: &pipeline.SASLConfig{Mechanism: pipeline.SASLScramSHA512, Username: secure.Scram512User, Password: secure.Scram512Password},
+		TLS:  &pipeline.TLSConfig{Enabled: true, CAFile: ca}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // secClientConfig is the configuration of the test's own clients: the
@@ -213,14 +225,14 @@ func secRunWorker(t *testing.T, p *pipeline.Pipeline, cfg *sarama.Config, n int,
 // environment and the broker verified against the test CA. The test's own
 // producer and consumer use the same listener and credentials.
 func TestSecureWorkerOverSASL(t *testing.T) {
-	plain := testenv.KafkaBrokers(t)
 	sasl := secure.SASLBrokers(t)
 	ca := secure.File(t, secure.CAFileName)
+	admin := secSASLAdmin(t, ca)
 	for _, m := range secMechanisms {
 		t.Run(string(m), func(t *testing.T) {
 			user, pass := secure.User(m)
 			t.Setenv(secPasswordVar, pass)
-			in, out := testenv.Topic(t, plain, 2), testenv.Topic(t, plain, 2)
+			in, out := secure.Topic(t, sasl, admin, 2), secure.Topic(t, sasl, admin, 2)
 			p := secPipeline(t, sasl, in, out, fmt.Sprintf(
 				`sasl: {mechanism: %s, username: %s, password: "${%s}"}, tls: {ca_file: %q}`, m, user, secPasswordVar, ca))
 			if p.Spec.Kafka.SASL.Password != pass {
@@ -238,10 +250,10 @@ func TestSecureWorkerOverSASL(t *testing.T) {
 // mechanism, makes Run fail at once with sarama's SASL authentication
 // error, which says so and does not contain the password.
 func TestSecureWorkerRefusedLogin(t *testing.T) {
-	plain := testenv.KafkaBrokers(t)
 	sasl := secure.SASLBrokers(t)
 	ca := secure.File(t, secure.CAFileName)
-	in, out := testenv.Topic(t, plain, 1), testenv.Topic(t, plain, 1)
+	admin := secSASLAdmin(t, ca)
+	in, out := secure.Topic(t, sasl, admin, 1), secure.Topic(t, sasl, admin, 1)
 	type login struct {
 		name       string
 		mech       pipeline.SASLMechanism
@@ -297,11 +309,15 @@ func TestSecureWorkerRefusedLogin(t *testing.T) {
 // with kafka.tls.cert_file and key_file it consumes and produces; without
 // them, or with a certificate of another CA, the TLS handshake fails.
 func TestSecureWorkerWithClientCertificate(t *testing.T) {
-	plain := testenv.KafkaBrokers(t)
 	ssl := secure.SSLBrokers(t)
 	ca := secure.File(t, secure.CAFileName)
 	cert, key := secure.File(t, secure.ClientCertFileName), secure.File(t, secure.ClientKeyFileName)
-	in, out := testenv.Topic(t, plain, 2), testenv.Topic(t, plain, 2)
+	admin, err := kafkaconf.New(&pipeline.KafkaConfig{Version: "3.6.0",
+		TLS: &pipeline.TLSConfig{Enabled: true, CAFile: ca, CertFile: cert, KeyFile: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := secure.Topic(t, ssl, admin, 2), secure.Topic(t, ssl, admin, 2)
 
 	t.Run("client certificate", func(t *testing.T) {
 		p := secPipeline(t, ssl, in, out, fmt.Sprintf(`tls: {ca_file: %q, cert_file: %q, key_file: %q}`, ca, cert, key))
@@ -513,8 +529,8 @@ func TestSecureRedisTLS(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("EDDY_TEST_REDIS_PASSWORD", c.password)
 			err := secStoreRoundTrip(t, fmt.Sprintf(
-				`{backend: redis, redis: {addrs: [%q], password: "${EDDY_TEST_REDIS_PASSWORD}", key_prefix: %q, tls: %s}}`,
-				addr, testenv.RedisPrefix(t), c.tls))
+				`{backend: redis, redis: {addrs: [%q], password: "${EDDY_TEST_REDIS_PASSWORD}", tls: %s}}`,
+				addr, c.tls))
 			secCheck(t, err, c.want, c.password)
 		})
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/eddy-streams/eddy/integration/kafka/secure"
 	"github.com/eddy-streams/eddy/integration/testenv"
+	"github.com/eddy-streams/eddy/internal/kafkaconf"
 	"github.com/eddy-streams/eddy/pipeline"
 )
 
@@ -209,10 +210,18 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	// A worker that runs: SCRAM-SHA-512 over TLS, until SIGTERM.
 	t.Run("run", func(t *testing.T) {
-		brokers := testenv.KafkaBrokers(t)
-		in, out := testenv.Topic(t, brokers, 2), testenv.Topic(t, brokers, 2)
+		// Topics and input go over the SASL_SSL listener too.
+		cfg, err := kafkaconf.New(&pipeline.KafkaConfig{Version: "3.6.0",
+			SASL: &pipeline.SASLConfig{Mechanism: pipeline.SASLScramSHA512, Username: kafkaUser, Password: kafkaPw},
+			TLS:  &pipeline.TLSConfig{Enabled: true, CAFile: ca}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Producer.Return.Successes = true
+		brokers := []string{saslBrokers}
+		in, out := secure.Topic(t, brokers, cfg, 2), secure.Topic(t, brokers, cfg, 2)
 		const n = 20
-		produceEvents(t, brokers, in, n)
+		produceEvents(t, brokers, cfg, in, n)
 		file := secretsFile(t, saslBrokers, in, out, sasl, `{backend: memory}`, "")
 		addr := freeAddr(t)
 		var stdout, errs syncBuffer
@@ -276,11 +285,11 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	})
 }
 
-// produceEvents writes n events {"n": i} to topic over the plaintext
-// listener.
-func produceEvents(t *testing.T, brokers []string, topic string, n int) {
+// produceEvents writes n events {"n": i} to topic through brokers with
+// cfg.
+func produceEvents(t *testing.T, brokers []string, cfg *sarama.Config, topic string, n int) {
 	t.Helper()
-	p, err := sarama.NewSyncProducer(brokers, testenv.SaramaConfig())
+	p, err := sarama.NewSyncProducer(brokers, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
