@@ -140,13 +140,23 @@ type update struct {
 	group string
 	t     int64
 	args  []any
-	wins  []windows.Window // tumbling, hopping: the open windows of the event
+	// wins are the event's windows (tumbling, hopping): all of them after
+	// pass 1, the open ones in pass 2; keys holds the state key of each
+	// (session: the one key).
+	wins []windows.Window
+	keys []string
 }
 
 func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, error) {
 	// Pass 1: key and arguments of each event, and the state keys to load.
 	ups := make([]update, 0, len(in))
-	var keys []string
+	// One buffer per batch for all events' arguments, windows and state
+	// keys; each update holds its own part of them. (A part taken before a
+	// buffer grew keeps the old array, whose contents do not change.)
+	nv := len(o.agg.Values)
+	argBuf := make([]any, 0, len(in)*nv)
+	winBuf := make([]windows.Window, 0, len(in))
+	keys := make([]string, 0, len(in))
 	for _, r := range in {
 		tm := r.Time.UnixMilli()
 		if err := windows.CheckTime(tm); err != nil {
@@ -158,7 +168,9 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 			t.poison(r, o.name+".key", err)
 			continue
 		}
-		args := make([]any, len(o.agg.Values))
+		a0 := len(argBuf)
+		argBuf = append(argBuf, make([]any, nv)...)
+		args := argBuf[a0:len(argBuf):len(argBuf)]
 		bad := false
 		for i, v := range o.agg.Values {
 			if v.Arg == nil {
@@ -171,18 +183,24 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 			}
 		}
 		if bad {
+			argBuf = argBuf[:a0]
 			continue
 		}
 		// Load every window the event could touch; which of them are still
 		// open is decided in order below.
 		u := update{rec: r, group: group, t: tm, args: args}
+		k0 := len(keys)
 		if o.session {
 			keys = append(keys, o.stateKey(group, 0))
 		} else {
-			for _, w := range o.spec.AppendWindows(nil, tm) {
+			w0 := len(winBuf)
+			winBuf = o.spec.AppendWindows(winBuf, tm)
+			u.wins = winBuf[w0:len(winBuf):len(winBuf)]
+			for _, w := range u.wins {
 				keys = append(keys, o.stateKey(group, w.Start))
 			}
 		}
+		u.keys = keys[k0:len(keys):len(keys)]
 		ups = append(ups, u)
 	}
 	if err := t.loadState(ctx, keys); err != nil {
@@ -204,7 +222,7 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 		if o.session {
 			err = o.addSession(t, u)
 		} else {
-			u.wins = o.spec.AppendOpenWindows(u.wins[:0], u.t, wm)
+			o.keepOpen(u, wm)
 			err = o.addWindows(t, u)
 		}
 		if err != nil {
@@ -257,21 +275,39 @@ func (o *aggOp) get(t *task, key, group string, start int64) (*winState, error) 
 	return ws, nil
 }
 
+// keepOpen keeps the event's windows (and their keys) that are not closed
+// at wm, in order: what Spec.AppendOpenWindows returns, without
+// allocating.
+func (o *aggOp) keepOpen(u *update, wm int64) {
+	n := 0
+	for i, w := range u.wins {
+		if !o.spec.Closed(w, wm) {
+			u.wins[n], u.keys[n] = w, u.keys[i]
+			n++
+		}
+	}
+	u.wins, u.keys = u.wins[:n], u.keys[:n]
+}
+
 // addWindows adds the event to each of its open windows, all or none.
 func (o *aggOp) addWindows(t *task, u *update) error {
-	states := make([]*winState, len(u.wins))
-	backup := make([]*windows.Acc, len(u.wins))
+	// On the stack for up to 4 windows (every tumbling window, most
+	// hopping ones).
+	var statesArr [4]*winState
+	var backupArr [4]*windows.Acc
+	states, backup := statesArr[:0], backupArr[:0]
 	for i, w := range u.wins {
-		ws, err := o.get(t, o.stateKey(u.group, w.Start), u.group, w.Start)
+		ws, err := o.get(t, u.keys[i], u.group, w.Start)
 		if err != nil {
 			return err
 		}
-		states[i] = ws
+		var bk *windows.Acc
 		if ws.acc == nil {
 			ws.acc = o.fns.NewAcc()
 		} else if len(u.wins) > 1 {
-			backup[i] = ws.acc.Clone()
+			bk = ws.acc.Clone()
 		}
+		states, backup = append(states, ws), append(backup, bk)
 	}
 	for i, ws := range states {
 		if err := ws.acc.Add(u.args, u.t); err != nil {
@@ -285,15 +321,15 @@ func (o *aggOp) addWindows(t *task, u *update) error {
 			return err
 		}
 	}
-	for _, ws := range states {
-		o.touch(ws, o.stateKey(u.group, ws.start))
+	for i, ws := range states {
+		o.touch(ws, u.keys[i])
 	}
 	return nil
 }
 
 // addSession merges the event into the key's sessions.
 func (o *aggOp) addSession(t *task, u *update) error {
-	key := o.stateKey(u.group, 0)
+	key := u.keys[0]
 	ws, err := o.get(t, key, u.group, 0)
 	if err != nil {
 		return err
