@@ -14,7 +14,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS   ?= -race -count=1 -timeout 25m
 PKGS        ?= ./...
 
-.PHONY: all services services-down services-status test lint build
+.PHONY: all services services-down services-status test lint build chaos
 
 all: lint build
 
@@ -38,3 +38,9 @@ lint:
 
 build:
 	$(GO) build -o bin/worker ./cmd/worker
+
+# chaos: services, then the chaos test (integration/chaos): three workers
+# SIGKILLed, frozen and replayed mid-stream, once per state backend; about
+# five minutes in all.
+chaos: services
+	$(GO) test -tags chaos -count=1 -timeout 15m -v ./integration/chaos/

@@ -1,0 +1,71 @@
+// Package chaos holds eddy's chaos test: it proves that a windowed
+// aggregation is effectively-once while its workers are killed, frozen and
+// replayed. It has no code of its own; the test is behind the build tag
+// chaos, so that it runs only when asked for.
+//
+// # Running
+//
+//	make chaos      # make services, then the line below
+//	go test -tags chaos -count=1 -timeout 15m -v ./integration/chaos/
+//
+// It needs real Apache Kafka, Redis and MariaDB (see package testenv for
+// how they are found). It takes two to five minutes per backend on a
+// two-core machine. Tuning, through the environment:
+//
+//	EDDY_CHAOS_EVENTS   input events (default 60000)
+//	EDDY_CHAOS_RATE     events per second the producer writes (default 600)
+//	EDDY_CHAOS_BALANCE  kafka.balance of the workers in both runs (default:
+//	                    cooperative-sticky with Redis, sticky with MariaDB)
+//	EDDY_CHAOS_SEED     seed of the input and of the chaos (default: random, logged)
+//	EDDY_CHAOS_LOGS     keep the workers' logs in this directory (default: a
+//	                    temporary one, removed after the test)
+//
+// # What the test does
+//
+// TestChaos runs, once per state backend (Redis; MariaDB standing in for
+// SingleStore), three `worker run` processes of the real binary in one
+// consumer group over a 6-partition topic. The pipeline is a tumbling 2s
+// window (grace 500ms, allowed lateness 500ms) computing count(),
+// sum(event.v) and count_distinct(event.id) per key, emitted on close, with
+// the idempotency store on. The Redis run uses kafka.balance
+// cooperative-sticky and the MariaDB run sticky (the default), so that one
+// run covers both rebalance protocols. While a producer writes the input
+// (200 keys, event time advancing one millisecond per event, about 2% of
+// the events sent twice with the same event ID, some right away and some
+// seconds later but before their window closes), a chaos goroutine:
+//
+//   - every 2-4 s SIGKILLs a worker and restarts it, at least 10 times, in
+//     threes: a random worker restarted with the same static instance id
+//     (a StatefulSet pod: it gets its partitions back without a
+//     rebalance); the owner of a partition killed the moment an output of
+//     that partition appears on the output topic (right after step (a) of
+//     a flush, often before (b) committed the state, so the restarted
+//     worker produces those outputs again), same id; a random worker
+//     restarted with a fresh id (a new Deployment pod: the dead member
+//     keeps its partitions until its session times out, then they move);
+//   - freezes one worker with SIGSTOP until the others have claimed its
+//     partitions (a newer epoch in their logs), then resumes it with
+//     SIGCONT: its next commit must be refused, and its log must say
+//     "partition fenced by a newer owner" (a worker frozen with nothing
+//     left to flush has nothing to be refused: the episode is then tried
+//     again, up to three times);
+//   - replays the input: `worker offsets reset --to-earliest --force` on
+//     the live group, after which every partition must be claimed again
+//     from offset 0 and the store's offset watermarks must skip what it
+//     already holds.
+//
+// Then it writes one closing event per partition far in the future, waits
+// until the group's lag is 0 and no window timer is left open, stops the
+// workers with SIGTERM and checks:
+//
+//   - the output topic, deduplicated by the eddy-id header (keeping the
+//     first of each id, as a consuming eddy pipeline would), holds exactly
+//     one result per (key, window) of the input, equal to a reference
+//     computed from the input topic alone (count and sum over distinct
+//     event IDs, count_distinct); none missing, none extra;
+//   - every repeated eddy-id carries the same values (a window's result
+//     produced again after a crash must be the same result);
+//   - the store holds no state and no timer of a closed window (only the
+//     closing events' windows are left) and exactly one recorded ID per
+//     distinct event.
+package chaos
