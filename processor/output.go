@@ -45,13 +45,28 @@ func outputID(pipelineName, kind, eventID string, n int) string {
 }
 
 // sink buffers the batch's final records for the sink topic.
+//
+// The batch's messages, headers, encoders and key and ID bytes are carved
+// out of a few allocations per batch rather than made per record: a
+// *sarama.ByteEncoder is a sarama.Encoder (its method set includes
+// ByteEncoder's), so pointing into a slab of them needs no boxing, and a
+// key as bytes is never copied again by the partitioner or the record
+// encoder (a StringEncoder is, on every Encode). The slabs live until the
+// flush has produced the messages; nothing writes to them after sink.
 func (t *task) sink(recs []*Record) {
 	sk := t.w.p.Sink
 	if sk == nil || len(recs) == 0 {
 		return
 	}
-	nth := map[string]int{}
-	for _, r := range recs {
+	var nth map[string]int
+	msgs := make([]sarama.ProducerMessage, len(recs))
+	encs := make([]sarama.ByteEncoder, 2*len(recs))
+	hdrBuf := make([]sarama.RecordHeader, 0, len(recs))
+	idKey := []byte(IDHeader)
+	// Keys and IDs (32 bytes); a part taken before it grew keeps the old
+	// array, whose contents do not change.
+	bytes := make([]byte, 0, len(recs)*(32+len(recs[0].Key)+8))
+	for i, r := range recs {
 		key := r.Key
 		if sk.Key != nil {
 			k, err := sk.Key.String(t.bind(r))
@@ -68,19 +83,30 @@ func (t *task) sink(recs []*Record) {
 		}
 		id := r.outID
 		if id == "" {
+			if nth == nil {
+				nth = map[string]int{}
+			}
 			id = outputID(t.w.p.Spec.Name, "out", r.ID, nth[r.ID])
 			nth[r.ID]++
 		}
-		hdrs := make([]sarama.RecordHeader, 0, len(r.Headers)+1)
-		hdrs = append(hdrs, sarama.RecordHeader{Key: []byte(IDHeader), Value: []byte(id)})
+		b0 := len(bytes)
+		bytes = append(bytes, id...)
+		h0 := len(hdrBuf)
+		hdrBuf = append(hdrBuf, sarama.RecordHeader{Key: idKey, Value: bytes[b0:len(bytes):len(bytes)]})
 		for k, v := range r.Headers {
 			if !strings.HasPrefix(k, "eddy-") {
-				hdrs = append(hdrs, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+				hdrBuf = append(hdrBuf, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
 			}
 		}
-		m := &sarama.ProducerMessage{Topic: sk.Topic, Value: sarama.ByteEncoder(val), Headers: hdrs}
+		m := &msgs[i]
+		m.Topic, m.Headers = sk.Topic, hdrBuf[h0:len(hdrBuf):len(hdrBuf)]
+		encs[2*i] = val
+		m.Value = &encs[2*i]
 		if key != "" {
-			m.Key = sarama.StringEncoder(key)
+			b0 = len(bytes)
+			bytes = append(bytes, key...)
+			encs[2*i+1] = bytes[b0:len(bytes):len(bytes)]
+			m.Key = &encs[2*i+1]
 		}
 		t.out = append(t.out, m)
 		if t.w.o.onOutput != nil {
