@@ -108,11 +108,25 @@ func (c *cache) dirty() bool {
 // commit builds the store commit of everything dirty.
 func (c *cache) commit(epoch, offset int64, meta []byte) *statedb.Commit {
 	cm := &statedb.Commit{Partition: c.part, Epoch: epoch, Offset: offset, Meta: meta}
+	// Every slice is sized once: no growing while 1,000s of entries are
+	// appended.
+	if len(c.dirt) > 0 {
+		cm.Puts = make([]statedb.Entry, 0, len(c.dirt))
+	}
+	if len(c.setT) > 0 {
+		cm.SetTimers = make([]statedb.Timer, 0, len(c.setT))
+	}
+	if len(c.clrT) > 0 {
+		cm.ClearTimers = make([]string, 0, len(c.clrT))
+	}
 	for k := range c.dirt {
 		e := c.vals[k]
 		if e.ok {
 			cm.Puts = append(cm.Puts, statedb.Entry{Key: k, Value: e.val, TTL: e.ttl})
 		} else {
+			if cm.Deletes == nil { // at most the dirty keys not seen yet
+				cm.Deletes = make([]string, 0, len(c.dirt)-len(cm.Puts))
+			}
 			cm.Deletes = append(cm.Deletes, k)
 		}
 	}
