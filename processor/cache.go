@@ -13,7 +13,10 @@ import (
 //
 // Clean entries are evicted after a commit once there are more than max;
 // dirty entries stay until committed, so memory is bounded by the cache size
-// plus one batch's writes, not by the number of keys.
+// plus one batch's writes, not by the number of keys. A deleted key is
+// forgotten once its delete is committed (a later read asks the store,
+// which answers absent): closed windows' keys, which are never read again,
+// do not fill the map and slow every lookup.
 type cache struct {
 	store statedb.Store
 	part  statedb.Partition
@@ -23,7 +26,8 @@ type cache struct {
 	dirt  map[string]struct{}
 	setT  map[string]int64
 	clrT  map[string]struct{}
-	loads int // store round trips, for tests and metrics
+	dels  []string // keys deleted since the last commit
+	loads int      // store round trips, for tests and metrics
 }
 
 type cached struct {
@@ -43,6 +47,7 @@ func (c *cache) reset() {
 	c.dirt = map[string]struct{}{}
 	c.setT = map[string]int64{}
 	c.clrT = map[string]struct{}{}
+	c.dels = nil
 }
 
 // get returns a cached value; known reports whether the key is cached at
@@ -89,6 +94,7 @@ func (c *cache) put(key string, val []byte, ttl time.Duration) {
 func (c *cache) del(key string) {
 	c.vals[key] = cached{}
 	c.dirt[key] = struct{}{}
+	c.dels = append(c.dels, key)
 }
 
 func (c *cache) setTimer(key string, due int64) {
@@ -145,6 +151,13 @@ func (c *cache) committed() {
 	clear(c.dirt)
 	clear(c.setT)
 	clear(c.clrT)
+	for _, k := range c.dels {
+		if e, ok := c.vals[k]; ok && !e.ok { // not put again since
+			delete(c.vals, k)
+		}
+	}
+	clear(c.dels)
+	c.dels = c.dels[:0]
 	if len(c.vals) <= c.max {
 		return
 	}
