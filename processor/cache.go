@@ -58,17 +58,16 @@ func (c *cache) get(key string) (val []byte, ok, known bool) {
 }
 
 // load reads the keys that are not cached, in one store round trip.
+// While the read is out, each missing key sits in the cache as known
+// absent (which also drops its repeats from the read); on error they are
+// removed again.
 func (c *cache) load(ctx context.Context, keys []string) error {
 	var miss []string
-	seen := map[string]struct{}{}
 	for _, k := range keys {
 		if _, ok := c.vals[k]; ok {
 			continue
 		}
-		if _, dup := seen[k]; dup {
-			continue
-		}
-		seen[k] = struct{}{}
+		c.vals[k] = cached{}
 		miss = append(miss, k)
 	}
 	if len(miss) == 0 {
@@ -77,11 +76,15 @@ func (c *cache) load(ctx context.Context, keys []string) error {
 	c.loads++
 	got, err := c.store.Load(ctx, c.part, miss)
 	if err != nil {
+		for _, k := range miss {
+			delete(c.vals, k)
+		}
 		return err
 	}
 	for _, k := range miss {
-		v, ok := got[k]
-		c.vals[k] = cached{val: v, ok: ok}
+		if v, ok := got[k]; ok {
+			c.vals[k] = cached{val: v, ok: true}
+		}
 	}
 	return nil
 }
