@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -46,6 +47,12 @@ type Result struct {
 	Filtered      uint64 `json:"filtered,omitempty"`
 	Duplicates    uint64 `json:"duplicates,omitempty"`
 	WindowsClosed uint64 `json:"windows_closed,omitempty"`
+
+	// CPUPerEventUs is the process's CPU time (user + system, all
+	// threads) over the measured interval per event: what the worker
+	// costs, less sensitive than events/s to other load on the machine.
+	CPUPerEventUs float64 `json:"cpu_us_per_event"`
+	CPUCores      float64 `json:"cpu_cores"`
 
 	PeakRSSMB      float64 `json:"peak_rss_mb"`
 	AllocPerEvent  float64 `json:"alloc_bytes_per_event"`
@@ -116,17 +123,36 @@ func (p *profiler) stop() {
 	p.f = nil
 }
 
-// memDelta measures allocations between two points.
-type memDelta struct{ before runtime.MemStats }
+// memDelta measures allocations and CPU time between two points.
+type memDelta struct {
+	before runtime.MemStats
+	cpu    time.Duration
+	at     time.Time
+}
 
-func (m *memDelta) start() { runtime.ReadMemStats(&m.before) }
+func (m *memDelta) start() {
+	runtime.ReadMemStats(&m.before)
+	m.cpu, m.at = cpuTime(), time.Now()
+}
 
 func (m *memDelta) fill(res *Result, events int64) {
+	cpu, wall := cpuTime()-m.cpu, time.Since(m.at)
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	res.AllocPerEvent = float64(after.TotalAlloc-m.before.TotalAlloc) / float64(events)
 	res.MallocPerEvent = float64(after.Mallocs-m.before.Mallocs) / float64(events)
 	res.GCCycles = after.NumGC - m.before.NumGC
+	res.CPUPerEventUs = float64(cpu) / float64(time.Microsecond) / float64(events)
+	res.CPUCores = cpu.Seconds() / wall.Seconds()
+}
+
+// cpuTime is the process's user plus system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func unique(prefix string) string { return prefix + "-" + newRunID() }
@@ -160,6 +186,7 @@ type rawHandler struct {
 	n          atomic.Int64
 	bytes      atomic.Int64
 	start, end atomic.Int64 // Unix ns
+	cpu0, cpu1 atomic.Int64 // process CPU time at the first and the last message
 	done       chan struct{}
 	once       sync.Once
 }
@@ -193,6 +220,7 @@ func (h *rawHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama
 		h.bytes.Add(int64(len(m.Value)))
 		n := h.n.Add(1)
 		if n == 1 {
+			h.cpu0.Store(int64(cpuTime()))
 			h.start.Store(time.Now().UnixNano())
 		}
 		if batch >= 1000 || len(msgs) == 0 || n == h.total {
@@ -201,6 +229,7 @@ func (h *rawHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama
 		}
 		if n == h.total {
 			h.end.Store(time.Now().UnixNano())
+			h.cpu1.Store(int64(cpuTime()))
 			h.once.Do(func() { close(h.done) })
 		}
 	}
@@ -275,6 +304,9 @@ func runConsume(ctx context.Context, cfg *config) (*Result, error) {
 	d := time.Duration(h.end.Load() - h.start.Load())
 	res.Seconds = d.Seconds()
 	res.EventsPerSec = float64(total) / d.Seconds()
+	cpu := time.Duration(h.cpu1.Load() - h.cpu0.Load())
+	res.CPUPerEventUs = float64(cpu) / float64(time.Microsecond) / float64(total)
+	res.CPUCores = cpu.Seconds() / d.Seconds()
 	return res, nil
 }
 

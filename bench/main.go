@@ -266,8 +266,9 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("scenario %s (%s): %w", s, scenarioNames[s], err)
 			}
-			logf("%s %-11s %9.0f events/s  %6.4f store calls/event  flush p50 %6.2f ms p99 %6.2f ms  rss %4.0f MB  (%.1fs)",
-				s, scenarioNames[s], res.EventsPerSec, res.StoreCallsPerEvent, res.FlushP50Ms, res.FlushP99Ms, res.PeakRSSMB, res.Seconds)
+			logf("%s %-11s %9.0f events/s  %5.2f µs CPU/event (%.2f cores)  %6.4f store calls/event  flush p50 %6.2f ms p99 %6.2f ms  rss %4.0f MB  (%.1fs)",
+				s, scenarioNames[s], res.EventsPerSec, res.CPUPerEventUs, res.CPUCores, res.StoreCallsPerEvent,
+				res.FlushP50Ms, res.FlushP99Ms, res.PeakRSSMB, res.Seconds)
 			results[s] = append(results[s], res)
 		}
 	}

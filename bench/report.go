@@ -182,10 +182,10 @@ func (r *Report) print(w io.Writer) {
 		r.Machine.MariaDB, r.Machine.LoadBefore, r.Machine.LoadAfter)
 	if len(r.Scenarios) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "scenario\tevents/s\t/a\tstore calls/event\tevents/flush\tflush p50 ms\tflush p99 ms\tcommit p50 ms\tcommit p99 ms\toutputs\talloc B/event\tpeak RSS MB\t")
+		fmt.Fprintln(tw, "scenario\tevents/s\t/a\tCPU µs/event\tcores\tstore calls/event\tevents/flush\tflush p50 ms\tflush p99 ms\tcommit p50 ms\tcommit p99 ms\toutputs\talloc B/event\tpeak RSS MB\t")
 		for _, s := range r.Scenarios {
-			fmt.Fprintf(tw, "%s %s\t%.0f\t%.3f\t%.3f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%.0f\t\n",
-				s.Scenario, s.Name, s.EventsPerSec, s.RatioToA, s.StoreCallsPerEvent, s.EventsPerFlush,
+			fmt.Fprintf(tw, "%s %s\t%.0f\t%.3f\t%.2f\t%.2f\t%.4f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%.0f\t\n",
+				s.Scenario, s.Name, s.EventsPerSec, s.RatioToA, s.CPUPerEventUs, s.CPUCores, s.StoreCallsPerEvent, s.EventsPerFlush,
 				s.FlushP50Ms, s.FlushP99Ms, s.CommitP50Ms, s.CommitP99Ms, s.Outputs, s.AllocPerEvent, s.PeakRSSMB)
 		}
 		_ = tw.Flush()
