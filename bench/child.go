@@ -53,6 +53,12 @@ type Result struct {
 	// costs, less sensitive than events/s to other load on the machine.
 	CPUPerEventUs float64 `json:"cpu_us_per_event"`
 	CPUCores      float64 `json:"cpu_cores"`
+	// ServiceCPUPerEventUs is the CPU time the Kafka broker, Redis and
+	// MariaDB processes used over the interval, per event (they serve
+	// other clients too: the machine is shared); MachineBusy the share of
+	// all CPUs that was busy.
+	ServiceCPUPerEventUs map[string]float64 `json:"service_cpu_us_per_event,omitempty"`
+	MachineBusy          float64            `json:"machine_busy"`
 
 	PeakRSSMB      float64 `json:"peak_rss_mb"`
 	AllocPerEvent  float64 `json:"alloc_bytes_per_event"`
@@ -125,14 +131,16 @@ func (p *profiler) stop() {
 
 // memDelta measures allocations and CPU time between two points.
 type memDelta struct {
-	before runtime.MemStats
-	cpu    time.Duration
-	at     time.Time
+	before   runtime.MemStats
+	cpu      time.Duration
+	at       time.Time
+	services cpuSample
 }
 
 func (m *memDelta) start() {
 	runtime.ReadMemStats(&m.before)
 	m.cpu, m.at = cpuTime(), time.Now()
+	m.services = sampleCPU()
 }
 
 func (m *memDelta) fill(res *Result, events int64) {
@@ -144,6 +152,7 @@ func (m *memDelta) fill(res *Result, events int64) {
 	res.GCCycles = after.NumGC - m.before.NumGC
 	res.CPUPerEventUs = float64(cpu) / float64(time.Microsecond) / float64(events)
 	res.CPUCores = cpu.Seconds() / wall.Seconds()
+	serviceCPU(res, m.services, events)
 }
 
 // cpuTime is the process's user plus system CPU time so far.

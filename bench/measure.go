@@ -104,3 +104,85 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// clockTick is USER_HZ, the unit of CPU times in /proc (100 on Linux).
+const clockTick = 100
+
+// services are the processes whose CPU time a scenario reports, by a
+// fragment of their command line.
+var serviceMatch = []struct{ name, match string }{
+	{"kafka", "kafka.Kafka"},
+	{"redis", "redis-server"},
+	{"mariadb", "mariadbd"},
+}
+
+// cpuSample is the CPU time used so far by the services and by the whole
+// machine.
+type cpuSample struct {
+	services  map[string]time.Duration
+	busy, all uint64 // /proc/stat jiffies: not idle, total
+}
+
+func sampleCPU() cpuSample {
+	s := cpuSample{services: map[string]time.Duration{}}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid := d.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		cmd, err := os.ReadFile("/proc/" + pid + "/cmdline")
+		if err != nil {
+			continue
+		}
+		for _, m := range serviceMatch {
+			if !strings.Contains(string(cmd), m.match) {
+				continue
+			}
+			stat, err := os.ReadFile("/proc/" + pid + "/stat")
+			if err != nil {
+				continue
+			}
+			// Fields after the command (which may hold spaces): state is
+			// field 3, utime 14, stime 15.
+			rest := string(stat)
+			if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+				rest = rest[i+1:]
+			}
+			f := strings.Fields(rest)
+			if len(f) > 12 {
+				u, _ := strconv.ParseUint(f[11], 10, 64)
+				st, _ := strconv.ParseUint(f[12], 10, 64)
+				s.services[m.name] += time.Duration(u+st) * time.Second / clockTick
+			}
+			break
+		}
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			s.all += n
+			if i != 3 && i != 4 { // idle, iowait
+				s.busy += n
+			}
+		}
+	}
+	return s
+}
+
+// serviceCPU fills res with what the services and the machine used
+// between from and now, per event.
+func serviceCPU(res *Result, from cpuSample, events int64) {
+	to := sampleCPU()
+	res.ServiceCPUPerEventUs = map[string]float64{}
+	for name, t := range to.services {
+		if t0, ok := from.services[name]; ok {
+			res.ServiceCPUPerEventUs[name] = float64(t-t0) / float64(time.Microsecond) / float64(events)
+		}
+	}
+	if to.all > from.all {
+		res.MachineBusy = float64(to.busy-from.busy) / float64(to.all-from.all)
+	}
+}
