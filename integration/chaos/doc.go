@@ -13,9 +13,9 @@
 // two-core machine. Tuning, through the environment:
 //
 //	EDDY_CHAOS_EVENTS   input events (default 60000)
-//	EDDY_CHAOS_RATE     events per second the producer writes (default 600)
+//	EDDY_CHAOS_RATE     events per second the producer writes (default 500)
 //	EDDY_CHAOS_BALANCE  kafka.balance of the workers in both runs (default:
-//	                    cooperative-sticky with Redis, sticky with MariaDB)
+//	                    sticky with Redis, cooperative-sticky with MariaDB)
 //	EDDY_CHAOS_SEED     seed of the input and of the chaos (default: random, logged)
 //	EDDY_CHAOS_LOGS     keep the workers' logs in this directory (default: a
 //	                    temporary one, removed after the test)
@@ -27,9 +27,9 @@
 // consumer group over a 6-partition topic. The pipeline is a tumbling 2s
 // window (grace 500ms, allowed lateness 500ms) computing count(),
 // sum(event.v) and count_distinct(event.id) per key, emitted on close, with
-// the idempotency store on. The Redis run uses kafka.balance
-// cooperative-sticky and the MariaDB run sticky (the default), so that one
-// run covers both rebalance protocols. While a producer writes the input
+// the idempotency store on. The Redis run uses kafka.balance sticky (the
+// default) and the MariaDB run cooperative-sticky, so that one run covers
+// both rebalance protocols. While a producer writes the input
 // (200 keys, event time advancing one millisecond per event, about 2% of
 // the events sent twice with the same event ID, some right away and some
 // seconds later but before their window closes), a chaos goroutine:
@@ -43,16 +43,19 @@
 //     worker produces those outputs again), same id; a random worker
 //     restarted with a fresh id (a new Deployment pod: the dead member
 //     keeps its partitions until its session times out, then they move);
-//   - freezes one worker with SIGSTOP until the others have claimed its
-//     partitions (a newer epoch in their logs), then resumes it with
-//     SIGCONT: its next commit must be refused, and its log must say
-//     "partition fenced by a newer owner" (a worker frozen with nothing
-//     left to flush has nothing to be refused: the episode is then tried
-//     again, up to three times);
 //   - replays the input: `worker offsets reset --to-earliest --force` on
 //     the live group, after which every partition must be claimed again
 //     from offset 0 and the store's offset watermarks must skip what it
-//     already holds.
+//     already holds;
+//   - freezes one worker with SIGSTOP until the others have claimed its
+//     partitions (a newer epoch in their logs), then resumes it with
+//     SIGCONT: its log must say "partition fenced by a newer owner", and
+//     it must never release a partition with a stored offset beyond the
+//     one its successor claimed at (a late commit that got through). A
+//     frozen worker that learns its session is over before it reaches
+//     its commit abandons its batch instead, with nothing to fence; the
+//     episode is then tried again, up to five times, while there is
+//     input.
 //
 // Then it writes one closing event per partition far in the future, waits
 // until the group's lag is 0 and no window timer is left open, stops the
