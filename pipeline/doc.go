@@ -75,6 +75,7 @@
 //	  instance_id: ${POD_NAME}     # static membership; needs version >= 2.3.0
 //	  version: 3.9.0               # Kafka protocol version; >= 2.1.0; default 2.8.0
 //	  client_id: eddy              # default eddy
+//	  session_timeout: 10s         # a silent (crashed) member's partitions move after this; default 10s
 //	  sasl: {mechanism: SCRAM-SHA-512, username: eddy, password: ${KAFKA_PASSWORD}}
 //	  tls: {ca_file: /etc/eddy/ca.pem}
 //

@@ -32,7 +32,7 @@ func TestLoadFull(t *testing.T) {
 	}
 	wantKafka := KafkaConfig{
 		Brokers: []string{"k1:9092", "k2:9093"}, Group: "eddy-clicks", Balance: BalanceCooperativeSticky,
-		InstanceID: "worker-0", Version: "3.9.0", ClientID: "eddy-test",
+		InstanceID: "worker-0", Version: "3.9.0", ClientID: "eddy-test", SessionTimeout: DefaultSessionTimeout,
 		SASL: &SASLConfig{Mechanism: SASLScramSHA512, Username: "eddy", Password: "s3cret-pass"},
 		TLS:  &TLSConfig{Enabled: true, CAFile: "/etc/eddy/ca.pem", ServerName: "kafka.internal"},
 	}
@@ -139,7 +139,7 @@ func TestDefaults(t *testing.T) {
 	want := Spec{
 		Name: "mirror",
 		Kafka: KafkaConfig{Brokers: []string{"localhost:9092"}, Group: "eddy-mirror", Balance: BalanceSticky,
-			Version: DefaultKafkaVersion, ClientID: "eddy"},
+			Version: DefaultKafkaVersion, ClientID: "eddy", SessionTimeout: DefaultSessionTimeout},
 		Source: SourceConfig{Topics: []string{"in"}, Format: FormatJSON, Start: StartEarliest},
 		State:  StateConfig{Backend: BackendMemory},
 		Dedup:  DedupConfig{Enabled: false, TTL: 24 * time.Hour},
@@ -211,6 +211,8 @@ func TestErrors(t *testing.T) {
 		opts []Option
 		want []wantErr
 	}{
+		{"session timeout out of range", "name: t\nkafka:\n  brokers: [k:9092]\n  session_timeout: 500ms\nsource: {topics: [in]}\nsink: {topic: out}\n", nil,
+			[]wantErr{{4, 20, "kafka.session_timeout", "must be between 1s and 30m, got 500ms"}}},
 		{"unknown field", "name: t\nkafka:\n  brokers: [k:9092]\n  groupid: g\nsource: {topics: [in]}\nsink: {topic: out}\n", nil,
 			[]wantErr{{4, 3, "kafka.groupid", `unknown field "groupid" (did you mean "group"?)`}}},
 		{"unknown top-level field lists the known ones", head + "sinks: {}\n", nil,

@@ -49,6 +49,12 @@ type KafkaConfig struct {
 	Version string `yaml:"version"`
 	// ClientID is the client id sent to the brokers. Default "eddy".
 	ClientID string `yaml:"client_id"`
+	// SessionTimeout is how long the group waits for a silent member
+	// (a crashed worker) before moving its partitions: failover time is at
+	// least this. Between 1s and 30m; the brokers bound it further
+	// (group.min.session.timeout.ms, 6s by default). Heartbeats go every
+	// third of it. Default 10s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// SASL, when set, authenticates to the brokers.
 	SASL *SASLConfig `yaml:"sasl"`
 	// TLS, when set and enabled, encrypts the broker connections.

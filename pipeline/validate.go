@@ -20,6 +20,7 @@ const (
 	DefaultFlushMessages   = 1000
 	DefaultFlushInterval   = 100 * time.Millisecond
 	DefaultShutdownTimeout = 10 * time.Second
+	DefaultSessionTimeout  = 10 * time.Second
 )
 
 var (
@@ -205,6 +206,10 @@ func (c *checker) kafka() {
 	}
 	if k.ClientID == "" {
 		k.ClientID = DefaultClientID
+	}
+	c.positive("kafka.session_timeout", &k.SessionTimeout, DefaultSessionTimeout)
+	if k.SessionTimeout > 0 && (k.SessionTimeout < time.Second || k.SessionTimeout > 30*time.Minute) {
+		c.fail("kafka.session_timeout", "must be between 1s and 30m, got %s", k.SessionTimeout)
 	}
 	if k.Version == "" {
 		k.Version = DefaultKafkaVersion

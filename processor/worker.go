@@ -200,6 +200,8 @@ func (w *Worker) saramaConfig() (*sarama.Config, error) {
 		return nil, fmt.Errorf("processor: kafka.balance: unknown strategy %q", s.Kafka.Balance)
 	}
 	cfg.Consumer.Group.InstanceId = w.o.instanceID
+	cfg.Consumer.Group.Session.Timeout = s.Kafka.SessionTimeout
+	cfg.Consumer.Group.Heartbeat.Interval = s.Kafka.SessionTimeout / 3
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	if w.p.Source.Start == pipeline.StartLatest {
