@@ -34,7 +34,9 @@ lint:
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$files" ]; then echo "gofmt: these files need formatting:"; echo "$$files"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags chaos ./integration/chaos/
 	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) run $(STATICCHECK) -tags chaos ./integration/chaos/
 
 build:
 	$(GO) build -o bin/worker ./cmd/worker
