@@ -145,7 +145,8 @@ func BenchmarkTaskDecode(b *testing.B) {
 	src := newBenchSource()
 	forBatches(b, src, func(msgs []*sarama.ConsumerMessage) {
 		for _, m := range msgs {
-			if _, _, err := t.decode(m); err != nil {
+			var r Record
+			if _, err := t.decode(&r, m); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -194,8 +195,8 @@ func BenchmarkWindowUpdate(b *testing.B) {
 		b.StopTimer()
 		recs = recs[:0]
 		for _, m := range src.batch(n) {
-			r, _, err := t.decode(m)
-			if err != nil {
+			r := new(Record)
+			if _, err := t.decode(r, m); err != nil {
 				b.Fatal(err)
 			}
 			t.last = m.Offset
@@ -279,8 +280,8 @@ func BenchmarkSink(b *testing.B) {
 		b.StopTimer()
 		recs := make([]*Record, 0, n)
 		for _, m := range src.batch(n) {
-			r, _, err := t.decode(m)
-			if err != nil {
+			r := new(Record)
+			if _, err := t.decode(r, m); err != nil {
 				b.Fatal(err)
 			}
 			recs = append(recs, r)
