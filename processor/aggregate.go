@@ -599,13 +599,30 @@ func (o *aggOp) result(t *task, group string, w windows.Window, acc *windows.Acc
 	ev["key"] = group
 	ev["window_start"] = time.UnixMilli(w.Start).UTC()
 	ev["window_end"] = time.UnixMilli(w.End).UTC()
-	id := outputID(t.w.p.Spec.Name, o.agg.Name+"/"+kind, group+"\x00"+strconv.FormatInt(w.Start, 10)+"\x00"+strconv.FormatInt(w.End, 10), 0)
+	// The ID is outputID(pipeline, "<step>/final", group 0 start 0 end, 0)
+	// for a final result. Updates of one window differ by the batch's last
+	// offset: outputID(pipeline, "<step>/update", group 0 start, last); a
+	// replay may cut batches differently, which on_update consumers absorb
+	// by upserting on (key, window). The input is assembled here in a
+	// stack buffer: the ID string is the only allocation.
+	var stack [256]byte
+	b := append(stack[:0], t.w.p.Spec.Name...)
+	b = append(b, 0)
+	b = append(b, o.agg.Name...)
+	b = append(b, '/')
+	b = append(b, kind...)
+	b = append(b, 0)
+	b = append(b, group...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, w.Start, 10)
+	b = append(b, 0)
 	if kind == "update" {
-		// Updates of one window differ by the batch's last offset; a replay
-		// may cut batches differently, which on_update consumers absorb by
-		// upserting on (key, window).
-		id = outputID(t.w.p.Spec.Name, o.agg.Name+"/update", group+"\x00"+strconv.FormatInt(w.Start, 10), int(t.last))
+		b = strconv.AppendInt(b, int64(int(t.last)), 10)
+	} else {
+		b = strconv.AppendInt(b, w.End, 10)
+		b = append(b, 0, '0')
 	}
+	id := hashID(b)
 	return &Record{
 		Key: group, Event: ev, ID: id, outID: id,
 		Time:  time.UnixMilli(w.End - 1).UTC(),

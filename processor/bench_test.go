@@ -70,7 +70,7 @@ func (p *discardProducer) SendMessages(ms []*sarama.ProducerMessage) error {
 
 // newBenchTask returns a task over partition in/0 of store that has
 // claimed its partition, ready for process and flush.
-func newBenchTask(b *testing.B, yaml string, store statedb.Store) *task {
+func newBenchTask(b testing.TB, yaml string, store statedb.Store) *task {
 	b.Helper()
 	p, err := pipeline.Parse("bench.yaml", []byte(yaml))
 	if err != nil {

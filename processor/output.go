@@ -38,6 +38,12 @@ func outputID(pipelineName, kind, eventID string, n int) string {
 	b = append(b, eventID...)
 	b = append(b, 0)
 	b = strconv.AppendInt(b, int64(n), 10)
+	return hashID(b)
+}
+
+// hashID turns an output ID's input into the ID: the hex of the first 16
+// bytes of its SHA-256.
+func hashID(b []byte) string {
 	sum := sha256.Sum256(b)
 	var id [32]byte
 	hex.Encode(id[:], sum[:16])

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/eddy-streams/eddy/statedb/memory"
+	"github.com/eddy-streams/eddy/windows"
 )
 
 // Output IDs must never change between versions: a replay after an
@@ -44,6 +47,28 @@ func TestOutputIDIsStable(t *testing.T) {
 	// the definition itself is caught too.
 	if got, want := outputID("orders", "out", "orders-0-0", 0), "fd13058d246253ef34a7b8136cb9755d"; got != want {
 		t.Errorf("outputID = %q, want %q", got, want)
+	}
+}
+
+// Window results build their ID input themselves; it must be the one
+// outputID hashes.
+func TestWindowResultIDs(t *testing.T) {
+	tk := newBenchTask(t, benchAggregateYAML, memory.New())
+	op := tk.ops[0].(*aggOp)
+	tk.last = 4242
+	w := windows.Window{Start: 1_700_000_040_000, End: 1_700_000_100_000}
+	for _, tc := range []struct {
+		kind, want string
+	}{
+		{"final", refOutputID("bench", "per_user/final", "u00017\x001700000040000\x001700000100000", 0)},
+		{"update", refOutputID("bench", "per_user/update", "u00017\x001700000040000", 4242)},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			r := op.result(tk, "u00017", w, op.fns.NewAcc(), tc.kind)
+			if r.ID != tc.want || r.outID != tc.want {
+				t.Errorf("ID %s (outID %s), want %s", r.ID, r.outID, tc.want)
+			}
+		})
 	}
 }
 
