@@ -49,11 +49,13 @@ type aggOp struct {
 	// watermark is below it no window can close, and the store is not
 	// asked. MinInt64 means unknown.
 	lowDue int64
-	// idleSince is when the partition last received an event (wall clock),
-	// for source.watermark.idle_timeout.
+	// idleSince is when the partition last received an event (wall clock,
+	// read once per batch that added events), for
+	// source.watermark.idle_timeout.
 	idleSince time.Time
 
 	work    map[string]*winState // this batch's decoded state
+	slab    []winState           // where work's entries are allocated, 256 at a time
 	changed []string             // keys updated this batch, in order (on_update)
 }
 
@@ -211,6 +213,7 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 	// each event, then the event's aggregates. Only an event that was
 	// added advances event time: a late or rejected (poison) event changes
 	// nothing.
+	added := false
 	for i := range ups {
 		u := &ups[i]
 		wm := o.wm.Current()
@@ -231,6 +234,9 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 		}
 		t.checkCoPartitioned(u.rec, u.group)
 		o.wm.Observe(u.t)
+		added = true
+	}
+	if added { // once per batch: the clock is read for idle_timeout only
 		o.idleSince = time.Now()
 	}
 
@@ -254,7 +260,11 @@ func (o *aggOp) get(t *task, key, group string, start int64) (*winState, error) 
 	if ws, ok := o.work[key]; ok {
 		return ws, nil
 	}
-	ws := &winState{group: group, start: start}
+	if len(o.slab) == cap(o.slab) {
+		o.slab = make([]winState, 0, 256)
+	}
+	o.slab = append(o.slab, winState{group: group, start: start})
+	ws := &o.slab[len(o.slab)-1]
 	b, ok, _ := t.state.get(key)
 	if !ok {
 		ws.isNew = true
