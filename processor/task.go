@@ -122,6 +122,14 @@ func (t *task) run() error {
 	}()
 
 	spec := t.w.p.Spec.Flush
+	// A batch that has started finishes — processed, produced, committed —
+	// even if the session ends meanwhile (a rebalance, a shutdown): its
+	// store calls run under work, which ends only flush.shutdown_timeout
+	// after the session, so that a store outage cannot hold the partition
+	// for longer. Cancelling it with the session would throw the batch away
+	// and leave its work to be redone by the next owner.
+	work, cancelWork := graceAfter(ctx, spec.ShutdownTimeout)
+	defer cancelWork()
 	timer := time.NewTimer(spec.Interval)
 	defer timer.Stop()
 	timerOn := true
@@ -145,18 +153,18 @@ func (t *task) run() error {
 				t.batch = append(t.batch, <-msgs)
 			}
 			if len(t.batch) >= spec.MaxMessages {
-				err = t.step(ctx)
+				err = t.step(work)
 			}
 		case <-timer.C:
 			timerOn = false
-			err = t.step(ctx)
+			err = t.step(work)
 		case <-ctx.Done():
 			return t.finish()
 		}
 		if errors.Is(err, errFenced) {
 			return t.fencedExit()
 		}
-		if err != nil { // ctx ended during a retry: the session is over
+		if err != nil { // the grace after the session ended during a retry
 			return t.finish()
 		}
 		if !timerOn && len(t.batch) == 0 {
@@ -164,6 +172,27 @@ func (t *task) run() error {
 			timerOn = true
 		}
 	}
+}
+
+// graceAfter returns a context that is not cancelled with parent but grace
+// after it (or by the returned cancel).
+func graceAfter(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-parent.Done():
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			cancel()
+		}
+	}()
+	return ctx, cancel
 }
 
 func resetTimer(t *time.Timer, d time.Duration) {

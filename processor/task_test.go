@@ -85,6 +85,13 @@ type flakyStore struct {
 	commits atomic.Int32
 }
 
+func (s *flakyStore) Seen(ctx context.Context, p statedb.Partition, ids []string) (map[string]bool, error) {
+	if s.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return s.Store.Seen(ctx, p, ids)
+}
+
 func (s *flakyStore) Commit(ctx context.Context, c *statedb.Commit) error {
 	if s.down.Load() {
 		return errors.New("connection refused")
@@ -393,5 +400,34 @@ func TestTaskRewindsWhenKafkaIsAheadOfTheStore(t *testing.T) {
 	}
 	if fmt.Sprint(sess.resets) != "[6]" || sess.commits == 0 {
 		t.Errorf("resets %v, commits %d: want the group offset reset to 6 and committed", sess.resets, sess.commits)
+	}
+}
+
+// The session ends while a batch waits for the store (a dedup lookup
+// failing): the batch is not thrown away but finishes once the store
+// answers again within flush.shutdown_timeout.
+func TestTaskFinishesAStartedBatchAfterTheSessionEnds(t *testing.T) {
+	h := newHarness(t, true, 5, "10ms", memory.New())
+	h.store.down.Store(true)
+	h.send(0, 5, event)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.w.stats.storeErrs.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the dedup lookup was never attempted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.stop() // the session ends mid-batch
+	time.Sleep(100 * time.Millisecond)
+	h.store.down.Store(false)
+	if err := <-h.done; err != nil {
+		t.Fatalf("task: %v", err)
+	}
+	h.done <- nil
+	if got := h.prod.count(); got != 5 {
+		t.Errorf("%d outputs, want 5: the started batch must be finished, not abandoned", got)
+	}
+	if got := h.sess.lastMarkOr(-1); got != 5 {
+		t.Errorf("final mark %d, want 5", got)
 	}
 }
