@@ -39,8 +39,15 @@ func SaramaConfig() *sarama.Config {
 // partition) is visible, and deletes it when the test ends.
 func Topic(t testing.TB, brokers []string, partitions int32) string {
 	t.Helper()
+	return TopicWith(t, brokers, SaramaConfig(), partitions)
+}
+
+// TopicWith is Topic through a client configured with cfg (a secure
+// listener's SASL or TLS settings, for example).
+func TopicWith(t testing.TB, brokers []string, cfg *sarama.Config, partitions int32) string {
+	t.Helper()
 	name := Unique("eddy_" + testName(t, 80))
-	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig())
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
 	if err != nil {
 		t.Fatalf("kafka admin for %v: %v", brokers, err)
 	}
@@ -49,8 +56,8 @@ func Topic(t testing.TB, brokers []string, partitions int32) string {
 	if err != nil {
 		t.Fatalf("create topic %s (%d partitions): %v", name, partitions, err)
 	}
-	t.Cleanup(func() { deleteTopic(t, brokers, name) })
-	if err := waitTopic(brokers, name, partitions); err != nil {
+	t.Cleanup(func() { deleteTopic(t, brokers, cfg, name) })
+	if err := waitTopic(brokers, cfg, name, partitions); err != nil {
 		t.Fatalf("topic %s: %v", name, err)
 	}
 	return name
@@ -58,8 +65,8 @@ func Topic(t testing.TB, brokers []string, partitions int32) string {
 
 // waitTopic polls metadata until name has partitions partitions, each with
 // a leader.
-func waitTopic(brokers []string, name string, partitions int32) error {
-	client, err := sarama.NewClient(brokers, SaramaConfig())
+func waitTopic(brokers []string, cfg *sarama.Config, name string, partitions int32) error {
+	client, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -96,9 +103,9 @@ func topicReady(client sarama.Client, name string, partitions int32) error {
 	return nil
 }
 
-func deleteTopic(t testing.TB, brokers []string, name string) {
+func deleteTopic(t testing.TB, brokers []string, cfg *sarama.Config, name string) {
 	t.Helper()
-	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig())
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
 	if err != nil {
 		t.Errorf("cleanup: kafka admin: %v", err)
 		return
