@@ -116,7 +116,13 @@ func (o *aggOp) stateKey(group string, start int64) string {
 	if o.session {
 		return o.prefix + group
 	}
-	return o.prefix + strconv.FormatInt(start, 10) + "\x00" + group
+	// One allocation: the key is assembled in a stack buffer.
+	var stack [128]byte
+	b := append(stack[:0], o.prefix...)
+	b = strconv.AppendInt(b, start, 10)
+	b = append(b, 0)
+	b = append(b, group...)
+	return string(b)
 }
 
 // parseKey is stateKey's inverse.
