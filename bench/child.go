@@ -319,9 +319,13 @@ func runConsume(ctx context.Context, cfg *config) (*Result, error) {
 	return res, nil
 }
 
-// pipelineYAML is the pipeline of a throughput scenario.
-func pipelineYAML(s string, brokers []string, topic, out string) string {
+// pipelineYAML is the pipeline of a throughput scenario; maxMessages > 0
+// sets its flush.max_messages.
+func pipelineYAML(s string, brokers []string, topic, out string, maxMessages int) string {
 	head := fmt.Sprintf("name: bench-%s\nkafka: {brokers: %q}\n", s, brokers)
+	if maxMessages > 0 {
+		head += fmt.Sprintf("flush: {max_messages: %d}\n", maxMessages)
+	}
 	switch s {
 	case "b":
 		return head + fmt.Sprintf(`source: {topics: [%s]}
@@ -385,7 +389,7 @@ func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 	if err := k.createTopic(out, cfg.partitions); err != nil {
 		return nil, err
 	}
-	p, err := pipeline.Parse("bench-"+cfg.scenario+".yaml", []byte(pipelineYAML(cfg.scenario, cfg.brokers, cfg.topic, out)))
+	p, err := pipeline.Parse("bench-"+cfg.scenario+".yaml", []byte(pipelineYAML(cfg.scenario, cfg.brokers, cfg.topic, out, cfg.maxMessages)))
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ type config struct {
 	profileDir string
 	timeout    time.Duration
 	keep       bool
+	// maxMessages, when > 0, is flush.max_messages of the pipelines of b
+	// to f (default: the pipeline default, 1,000).
+	maxMessages int
 
 	latencySeconds int
 	latencyRate    int
@@ -119,6 +122,7 @@ flags:
 	fs.StringVar(&c.profileDir, "cpuprofile-dir", "", "write each child's CPU profile to <dir>/<scenario>.prof")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up on a scenario after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep topics, groups, Redis keys and tables")
+	fs.IntVar(&c.maxMessages, "max-messages", 0, "flush.max_messages of the pipelines of b to f (0: the default, 1000)")
 	fs.IntVar(&c.latencySeconds, "latency-seconds", 20, "latency: seconds of paced producing (the first 3 are not sampled)")
 	fs.IntVar(&c.latencyRate, "latency-rate", 0, "latency: events/s (0: half of d's measured rate)")
 	sizes := fs.String("failover-sizes", "10000,1000000", "failover: keys of state, comma-separated, measured in this order")
@@ -163,6 +167,8 @@ flags:
 		return nil, fmt.Errorf("-keys: %d must be positive", c.keys)
 	case c.partitions <= 0:
 		return nil, fmt.Errorf("-partitions: %d must be positive", c.partitions)
+	case c.maxMessages < 0:
+		return nil, fmt.Errorf("-max-messages: %d is negative", c.maxMessages)
 	case c.repeat <= 0:
 		return nil, fmt.Errorf("-repeat: %d must be positive", c.repeat)
 	case c.latencySeconds < 5:
@@ -214,7 +220,8 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 		Run: cfg.run, Started: time.Now().UTC(), Machine: describeMachine(ctx, cfg),
 		Command: "go run ./bench " + strings.Join(os.Args[1:], " "),
 		Params: Params{Events: cfg.events, Size: cfg.size, Keys: cfg.keys, Partitions: cfg.partitions,
-			Repeat: cfg.repeat, Scenarios: cfg.scenarios},
+			Repeat: cfg.repeat, Scenarios: cfg.scenarios, MaxMessages: cfg.maxMessages,
+			GOGC: os.Getenv("GOGC")},
 	}
 	logf("run %s: %d events of ~%d bytes, %d keys, %d partitions; load %s", cfg.run, cfg.events, cfg.size,
 		cfg.keys, cfg.partitions, loadAvg())
@@ -334,7 +341,8 @@ func runChildProcess(ctx context.Context, cfg *config, s, tag string) (*Result, 
 	args := []string{"-scenario", s, "-run", cfg.run, "-topic", cfg.topic, "-result", resFile,
 		"-events", fmt.Sprint(cfg.events), "-size", fmt.Sprint(cfg.size), "-keys", fmt.Sprint(cfg.keys),
 		"-partitions", fmt.Sprint(cfg.partitions), "-rate", fmt.Sprint(cfg.rate),
-		"-latency-seconds", fmt.Sprint(cfg.latencySeconds), "-timeout", cfg.timeout.String()}
+		"-latency-seconds", fmt.Sprint(cfg.latencySeconds), "-timeout", cfg.timeout.String(),
+		"-max-messages", fmt.Sprint(cfg.maxMessages)}
 	if cfg.profileDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(cfg.profileDir, tag+".prof"))
 	}

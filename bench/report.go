@@ -36,12 +36,16 @@ type Report struct {
 
 // Params are the run's flags.
 type Params struct {
-	Events     int      `json:"events"`
-	Size       int      `json:"size"`
-	Keys       int      `json:"keys"`
-	Partitions int      `json:"partitions"`
-	Repeat     int      `json:"repeat"`
-	Scenarios  []string `json:"scenarios"`
+	Events     int `json:"events"`
+	Size       int `json:"size"`
+	Keys       int `json:"keys"`
+	Partitions int `json:"partitions"`
+	Repeat     int `json:"repeat"`
+	// MaxMessages is flush.max_messages of b to f (0: the default, 1000).
+	MaxMessages int `json:"max_messages,omitempty"`
+	// GOGC is the environment's GOGC, which the children inherit.
+	GOGC      string   `json:"gogc,omitempty"`
+	Scenarios []string `json:"scenarios"`
 }
 
 // FillResult is how the topic was filled.
@@ -175,8 +179,15 @@ func (r *Report) scenario(s string) *Result {
 }
 
 func (r *Report) print(w io.Writer) {
-	fmt.Fprintf(w, "\neddy bench, run %s: %d events of ~%d bytes, %d keys, %d partitions, repeat %d\n",
+	fmt.Fprintf(w, "\neddy bench, run %s: %d events of ~%d bytes, %d keys, %d partitions, repeat %d",
 		r.Run, r.Params.Events, r.Params.Size, r.Params.Keys, r.Params.Partitions, r.Params.Repeat)
+	if r.Params.MaxMessages > 0 {
+		fmt.Fprintf(w, ", flush.max_messages %d", r.Params.MaxMessages)
+	}
+	if r.Params.GOGC != "" {
+		fmt.Fprintf(w, ", GOGC=%s", r.Params.GOGC)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%d CPUs (%s), %s GB, %s, Kafka %s, Redis %s, MariaDB %s; load %s -> %s\n\n",
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryGB, r.Machine.Go, r.Machine.Kafka, r.Machine.Redis,
 		r.Machine.MariaDB, r.Machine.LoadBefore, r.Machine.LoadAfter)
