@@ -14,7 +14,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS   ?= -race -count=1 -timeout 25m
 PKGS        ?= ./...
 
-.PHONY: all services services-down services-status test lint build chaos
+.PHONY: all services services-down services-status test lint build chaos bench
 
 all: lint build
 
@@ -46,3 +46,11 @@ build:
 # five minutes in all.
 chaos: services
 	$(GO) test -tags chaos -count=1 -timeout 15m -v ./integration/chaos/
+
+# bench: services, then the benchmark program (bench/, see BENCHMARKS.md):
+# throughput, latency and failover measured in one run, about 5 minutes on
+# 2 cores; the result goes to bench/results/latest.json. BENCHFLAGS adds
+# flags, e.g. BENCHFLAGS="-events 200000 -scenarios a,d".
+BENCHFLAGS ?=
+bench: services
+	$(GO) run ./bench -out bench/results/latest.json $(BENCHFLAGS)
