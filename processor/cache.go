@@ -57,11 +57,25 @@ func (c *cache) get(key string) (val []byte, ok, known bool) {
 	return e.val, e.ok, known
 }
 
-// load reads the keys that are not cached, in one store round trip.
-// While the read is out, each missing key sits in the cache as known
-// absent (which also drops its repeats from the read); on error they are
-// removed again.
+// load reads the keys that are not cached, in one store round trip (none
+// when every key is cached): missing, then fetch, then forget on error.
 func (c *cache) load(ctx context.Context, keys []string) error {
+	miss := c.missing(keys)
+	if len(miss) == 0 {
+		return nil
+	}
+	if err := c.fetch(ctx, miss); err != nil {
+		c.forget(miss)
+		return err
+	}
+	return nil
+}
+
+// missing returns the keys that are not cached, each once. Until fetch
+// fills them in, they sit in the cache as known absent (which is how their
+// repeats are dropped); if they cannot be fetched, forget must take them
+// out again.
+func (c *cache) missing(keys []string) []string {
 	var miss []string
 	for _, k := range keys {
 		if _, ok := c.vals[k]; ok {
@@ -70,23 +84,31 @@ func (c *cache) load(ctx context.Context, keys []string) error {
 		c.vals[k] = cached{}
 		miss = append(miss, k)
 	}
-	if len(miss) == 0 {
-		return nil
-	}
+	return miss
+}
+
+// fetch reads keys returned by missing in one store round trip and caches
+// the present ones. On error the cache is as missing left it.
+func (c *cache) fetch(ctx context.Context, keys []string) error {
 	c.loads++
-	got, err := c.store.Load(ctx, c.part, miss)
+	got, err := c.store.Load(ctx, c.part, keys)
 	if err != nil {
-		for _, k := range miss {
-			delete(c.vals, k)
-		}
 		return err
 	}
-	for _, k := range miss {
+	for _, k := range keys {
 		if v, ok := got[k]; ok {
 			c.vals[k] = cached{val: v, ok: true}
 		}
 	}
 	return nil
+}
+
+// forget takes keys returned by missing out of the cache, when their fetch
+// failed for good.
+func (c *cache) forget(keys []string) {
+	for _, k := range keys {
+		delete(c.vals, k)
+	}
 }
 
 func (c *cache) put(key string, val []byte, ttl time.Duration) {

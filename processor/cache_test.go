@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/eddy-streams/eddy/statedb"
@@ -111,4 +112,55 @@ func TestCacheLoad(t *testing.T) {
 			}
 		}
 	})
+}
+
+// callCounter counts the calls that reach a store.
+type callCounter struct {
+	statedb.Store
+	n atomic.Int64
+}
+
+func (s *callCounter) Acquire(ctx context.Context, p statedb.Partition) (statedb.Claim, error) {
+	s.n.Add(1)
+	return s.Store.Acquire(ctx, p)
+}
+
+func (s *callCounter) Load(ctx context.Context, p statedb.Partition, keys []string) (map[string][]byte, error) {
+	s.n.Add(1)
+	return s.Store.Load(ctx, p, keys)
+}
+
+func (s *callCounter) Seen(ctx context.Context, p statedb.Partition, ids []string) (map[string]bool, error) {
+	s.n.Add(1)
+	return s.Store.Seen(ctx, p, ids)
+}
+
+func (s *callCounter) Due(ctx context.Context, p statedb.Partition, until int64, limit int) ([]statedb.Timer, error) {
+	s.n.Add(1)
+	return s.Store.Due(ctx, p, until, limit)
+}
+
+func (s *callCounter) Commit(ctx context.Context, c *statedb.Commit) error {
+	s.n.Add(1)
+	return s.Store.Commit(ctx, c)
+}
+
+// Stats.StoreCalls counts the calls that reach the store: a state load
+// whose keys are all cached is not one.
+func TestStoreCallsCountRoundTrips(t *testing.T) {
+	store := &callCounter{Store: memory.New()}
+	tk := newBenchTask(t, benchAggregateYAML, store)
+	src := newBenchSource()
+	ctx := context.Background()
+	for range 150 { // 150,000 events: windows close, keys repeat
+		if err := tk.process(ctx, src.batch(benchBatch)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tk.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := tk.w.Stats().StoreCalls, uint64(store.n.Load()); got != want {
+		t.Errorf("Stats.StoreCalls = %d, the store saw %d calls", got, want)
+	}
 }

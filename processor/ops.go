@@ -202,11 +202,18 @@ func safeProcess(ctx context.Context, p Processor, r *Record, out Emitter, st St
 }
 
 // loadState loads keys into the cache, retrying while the store is down.
+// Keys already cached cost nothing: when all are, no store call is made
+// (nor counted in Stats.StoreCalls).
 func (t *task) loadState(ctx context.Context, keys []string) error {
-	if len(keys) == 0 {
+	miss := t.state.missing(keys)
+	if len(miss) == 0 {
 		return nil
 	}
-	return t.retry(ctx, "state load", func(ctx context.Context) error {
-		return t.state.load(ctx, keys)
+	err := t.retry(ctx, "state load", func(ctx context.Context) error {
+		return t.state.fetch(ctx, miss)
 	})
+	if err != nil {
+		t.state.forget(miss)
+	}
+	return err
 }
