@@ -216,6 +216,9 @@ func produceAll(ctx context.Context, brokers []string, topic string, n, size int
 // carrying its produce time in pt.
 type pacer struct {
 	sent, acked, failed atomic.Int64
+	// onSend, if set, is called with each event's user, ts and pt before
+	// it is handed to the producer.
+	onSend func(user string, ts, pt int64)
 }
 
 // run produces to topic at rate events/s, each of about size bytes; gen
@@ -263,7 +266,11 @@ loop:
 		want := int(float64(rate) * time.Since(start).Seconds())
 		for ; i < want; i++ {
 			user, v, ts := gen(i)
-			buf = appendEvent(buf[:0], i, user, v, ts, time.Now().UnixNano(), size)
+			pt := time.Now().UnixNano()
+			if pc.onSend != nil {
+				pc.onSend(user, ts, pt)
+			}
+			buf = appendEvent(buf[:0], i, user, v, ts, pt, size)
 			p.Input() <- &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(user), Value: sarama.ByteEncoder(append([]byte(nil), buf...))}
 			pc.sent.Add(1)
 		}

@@ -17,10 +17,14 @@ import (
 // LatencyResult is the end-to-end latency scenario's measurement.
 type LatencyResult struct {
 	TargetRate   int     `json:"target_rate"`
+	Keys         int     `json:"keys"`
 	AchievedRate float64 `json:"achieved_rate"`
 	Seconds      int     `json:"seconds"`
 	WarmupSec    int     `json:"warmup_seconds"`
+	// Samples is the events produced after the warm-up whose effect was
+	// seen in an output; Unseen those it was not (by the end of the drain).
 	Samples      int     `json:"samples"`
+	Unseen       int     `json:"unseen"`
 	P50Ms        float64 `json:"p50_ms"`
 	P90Ms        float64 `json:"p90_ms"`
 	P99Ms        float64 `json:"p99_ms"`
@@ -31,14 +35,18 @@ type LatencyResult struct {
 	FinalLag     int64   `json:"final_lag"`
 	Produced     int64   `json:"produced"`
 	ProduceFails int64   `json:"produce_failures"`
+	// OutputsPerEvent is the pipeline's outputs (Stats.Out) per event.
+	OutputsPerEvent float64 `json:"outputs_per_event"`
 }
 
-const latencyWarmup = 3 * time.Second
+const (
+	latencyWarmup = 3 * time.Second
+	latencyWindow = 60_000 // ms: the tumbling window of latencyYAML
+)
 
 // latencyYAML is d's pipeline with emit on_update, so that every batch
-// emits the windows it changed, and max(event.pt) in each result: the
-// produce time of the newest event the output reflects. Event time is the
-// produce time, so windows close as the wall clock passes.
+// emits the windows it changed with their current count. Event time is
+// the produce time, so windows close as the wall clock passes.
 func latencyYAML(brokers []string, topic, out string) string {
 	return fmt.Sprintf(`name: bench-latency
 kafka: {brokers: %q}
@@ -48,14 +56,71 @@ steps:
       name: per_user
       key: event.user
       window: {tumbling: 1m}
-      values: {n: count(), total: sum(event.v), pt: max(event.pt)}
+      values: {n: count(), total: sum(event.v)}
       emit: on_update
 sink: {topic: %s}
 `, brokers, topic, out)
 }
 
+// tracker matches outputs to the events they count. Per (key, window) it
+// keeps the produce times of the window's events in the order they were
+// produced, which is their order in the key's partition; an output of
+// that window with count n shows the first n of them. An event's latency
+// is the arrival of the first output that counts it minus its produce
+// time. Safe for concurrent use.
+type tracker struct {
+	mu       sync.Mutex
+	from     int64 // Unix ns: events produced before are not sampled
+	wins     map[winKey]*winEvents
+	lat      []time.Duration
+	outputs  int
+	last     time.Time
+	produced int // events produced at or after from
+}
+
+type winKey struct {
+	key   string
+	start int64
+}
+
+type winEvents struct {
+	pts  []int64
+	seen int // the first seen events have been counted by an output
+}
+
+func (t *tracker) sent(user string, ts, pt int64) {
+	k := winKey{user, ts - ts%latencyWindow}
+	t.mu.Lock()
+	w := t.wins[k]
+	if w == nil {
+		w = &winEvents{}
+		t.wins[k] = w
+	}
+	w.pts = append(w.pts, pt)
+	if pt >= t.from {
+		t.produced++
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) output(key string, start int64, n int, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.outputs++
+	t.last = at
+	w := t.wins[winKey{key, start}]
+	if w == nil {
+		return
+	}
+	for ; w.seen < n && w.seen < len(w.pts); w.seen++ {
+		if pt := w.pts[w.seen]; pt >= t.from {
+			t.lat = append(t.lat, at.Sub(time.Unix(0, pt)))
+		}
+	}
+}
+
 // runLatency runs d's pipeline with on_update emission over a fresh topic
-// fed at cfg.rate events/s, and measures output arrival minus pt.
+// fed at cfg.rate events/s, and measures each event's end-to-end latency.
 func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 	if cfg.rate <= 0 {
 		return nil, fmt.Errorf("latency: -rate %d must be positive", cfg.rate)
@@ -99,18 +164,14 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	// The output reader: arrival time minus pt.
+	started := time.Now()
+	tr := &tracker{from: started.Add(latencyWarmup).UnixNano(), wins: map[winKey]*winEvents{}}
+	// The output reader.
 	consumer, err := sarama.NewConsumer(cfg.brokers, saramaConfig())
 	if err != nil {
 		return nil, err
 	}
 	defer consumer.Close()
-	type sample struct{ pt, at int64 }
-	var (
-		mu      sync.Mutex
-		samples []sample
-		last    time.Time
-	)
 	for part := range int32(cfg.partitions) {
 		pc, err := consumer.ConsumePartition(out, part, sarama.OffsetOldest)
 		if err != nil {
@@ -118,18 +179,21 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 		}
 		defer pc.Close()
 		go func() {
-			var v struct {
-				PT int64 `json:"pt"`
-			}
 			for m := range pc.Messages() {
 				at := time.Now()
+				var v struct {
+					Key   string `json:"key"`
+					N     int    `json:"n"`
+					Start string `json:"window_start"`
+				}
 				if err := json.Unmarshal(m.Value, &v); err != nil {
 					continue
 				}
-				mu.Lock()
-				samples = append(samples, sample{pt: v.PT, at: at.UnixNano()})
-				last = at
-				mu.Unlock()
+				start, err := time.Parse(time.RFC3339Nano, v.Start)
+				if err != nil {
+					continue
+				}
+				tr.output(v.Key, start.UnixMilli(), v.N, at)
 			}
 		}()
 	}
@@ -142,12 +206,11 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 	var mem memDelta
 	mem.start()
 	rnd := rand.New(rand.NewPCG(3, 4))
-	var pc pacer
+	pc := pacer{onSend: tr.sent}
 	pctx, stopProducer := context.WithTimeout(ctx, time.Duration(cfg.latencySeconds)*time.Second)
 	defer stopProducer()
-	started := time.Now()
 	if err := pc.run(pctx, cfg.brokers, in, cfg.rate, cfg.size, func(int) (string, int, int64) {
-		return userKey(rnd.IntN(cfg.keys)), rnd.IntN(1000), time.Now().UnixMilli()
+		return userKey(rnd.IntN(cfg.latencyKeys)), rnd.IntN(1000), time.Now().UnixMilli()
 	}); err != nil {
 		return nil, err
 	}
@@ -156,9 +219,9 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 	drain := time.Now().Add(30 * time.Second)
 	for time.Now().Before(drain) {
 		time.Sleep(200 * time.Millisecond)
-		mu.Lock()
-		quiet := time.Since(last)
-		mu.Unlock()
+		tr.mu.Lock()
+		quiet := time.Since(tr.last)
+		tr.mu.Unlock()
 		if quiet > 2*time.Second {
 			break
 		}
@@ -172,25 +235,22 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 	stopWorker()
 	<-werr
 
-	mu.Lock()
-	defer mu.Unlock()
-	from := started.Add(latencyWarmup).UnixNano()
-	var lat []time.Duration
-	for _, s := range samples {
-		if s.pt >= from {
-			lat = append(lat, time.Duration(s.at-s.pt))
-		}
-	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	lat := tr.lat
 	if len(lat) == 0 {
-		return nil, fmt.Errorf("latency: no output after the warm-up (%d outputs in all)", len(samples))
+		return nil, fmt.Errorf("latency: no event after the warm-up was seen in an output (%d outputs in all)", tr.outputs)
 	}
 	lr := &LatencyResult{
-		TargetRate: cfg.rate, AchievedRate: float64(pc.acked.Load()) / produced.Seconds(),
+		TargetRate: cfg.rate, Keys: cfg.latencyKeys, AchievedRate: float64(pc.acked.Load()) / produced.Seconds(),
 		Seconds: cfg.latencySeconds, WarmupSec: int(latencyWarmup / time.Second),
-		Samples: len(lat), Outputs: len(samples),
+		Samples: len(lat), Unseen: tr.produced - len(lat), Outputs: tr.outputs,
 		P50Ms: ms(percentile(lat, 50)), P90Ms: ms(percentile(lat, 90)), P99Ms: ms(percentile(lat, 99)), MaxMs: ms(percentile(lat, 100)),
 		FlushP50Ms: qs[0] * 1000, FlushP99Ms: qs[1] * 1000, FinalLag: stats.Lag,
 		Produced: pc.acked.Load(), ProduceFails: pc.failed.Load(),
+	}
+	if stats.In > 0 {
+		lr.OutputsPerEvent = float64(stats.Out) / float64(stats.In)
 	}
 	res := &Result{Events: int64(stats.In), Seconds: produced.Seconds(), EventsPerSec: lr.AchievedRate,
 		StoreCalls: stats.StoreCalls, Calls: cs.calls(), Flushes: stats.Flushes, Outputs: stats.Out,

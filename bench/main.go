@@ -48,6 +48,7 @@ type config struct {
 	maxMessages int
 
 	latencySeconds int
+	latencyKeys    int
 	latencyRate    int
 	failoverSizes  []int
 	failoverKills  int
@@ -124,6 +125,7 @@ flags:
 	fs.BoolVar(&c.keep, "keep", false, "keep topics, groups, Redis keys and tables")
 	fs.IntVar(&c.maxMessages, "max-messages", 0, "flush.max_messages of the pipelines of b to f (0: the default, 1000)")
 	fs.IntVar(&c.latencySeconds, "latency-seconds", 20, "latency: seconds of paced producing (the first 3 are not sampled)")
+	fs.IntVar(&c.latencyKeys, "latency-keys", 1000, "latency: distinct keys (fewer than -keys, so that emit on_update makes about as many outputs per event as d)")
 	fs.IntVar(&c.latencyRate, "latency-rate", 0, "latency: events/s (0: half of d's measured rate)")
 	sizes := fs.String("failover-sizes", "10000,1000000", "failover: keys of state, comma-separated, measured in this order")
 	fs.IntVar(&c.failoverKills, "failover-kills", 2, "failover: SIGKILLs per state size")
@@ -171,6 +173,8 @@ flags:
 		return nil, fmt.Errorf("-max-messages: %d is negative", c.maxMessages)
 	case c.repeat <= 0:
 		return nil, fmt.Errorf("-repeat: %d must be positive", c.repeat)
+	case c.latencyKeys <= 0:
+		return nil, fmt.Errorf("-latency-keys: %d must be positive", c.latencyKeys)
 	case c.latencySeconds < 5:
 		return nil, fmt.Errorf("-latency-seconds: %d is below 5", c.latencySeconds)
 	case c.failoverKills <= 0:
@@ -341,7 +345,8 @@ func runChildProcess(ctx context.Context, cfg *config, s, tag string) (*Result, 
 	args := []string{"-scenario", s, "-run", cfg.run, "-topic", cfg.topic, "-result", resFile,
 		"-events", fmt.Sprint(cfg.events), "-size", fmt.Sprint(cfg.size), "-keys", fmt.Sprint(cfg.keys),
 		"-partitions", fmt.Sprint(cfg.partitions), "-rate", fmt.Sprint(cfg.rate),
-		"-latency-seconds", fmt.Sprint(cfg.latencySeconds), "-timeout", cfg.timeout.String(),
+		"-latency-seconds", fmt.Sprint(cfg.latencySeconds), "-latency-keys", fmt.Sprint(cfg.latencyKeys),
+		"-timeout", cfg.timeout.String(),
 		"-max-messages", fmt.Sprint(cfg.maxMessages)}
 	if cfg.profileDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(cfg.profileDir, tag+".prof"))
