@@ -128,7 +128,7 @@ flags:
 	fs.IntVar(&c.latencyKeys, "latency-keys", 1000, "latency: distinct keys (fewer than -keys, so that emit on_update makes about as many outputs per event as d)")
 	fs.IntVar(&c.latencyRate, "latency-rate", 0, "latency: events/s (0: half of d's measured rate)")
 	sizes := fs.String("failover-sizes", "10000,1000000", "failover: keys of state, comma-separated, measured in this order")
-	fs.IntVar(&c.failoverKills, "failover-kills", 2, "failover: SIGKILLs per state size")
+	fs.IntVar(&c.failoverKills, "failover-kills", 3, "failover: SIGKILLs per state size")
 	fs.IntVar(&c.failoverRate, "failover-rate", 2000, "failover: events/s the paced producer writes meanwhile")
 	fs.StringVar(&c.workerBin, "worker-bin", "", "failover: a built ./cmd/worker (default: go build it)")
 	// A child's flags.
