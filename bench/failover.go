@@ -23,9 +23,9 @@ import (
 
 // FailoverResult is the failover measurement: one entry per state size.
 type FailoverResult struct {
-	// SessionTimeoutMs is the consumer group session timeout of the
-	// workers (sarama's default): the broker evicts a killed member only
-	// after it, which bounds detection.
+	// SessionTimeoutMs is the workers' kafka.session_timeout: the broker
+	// evicts a killed member only after it, which bounds detection. They
+	// heartbeat every third of it.
 	SessionTimeoutMs int            `json:"session_timeout_ms"`
 	HeartbeatMs      int            `json:"heartbeat_interval_ms"`
 	ProducerRate     int            `json:"producer_rate"`
@@ -72,7 +72,7 @@ const failoverTS = 1_700_002_800_000 + 1000
 
 func failoverYAML(cfg *config, topic string) string {
 	return fmt.Sprintf(`name: bench-failover
-kafka: {brokers: %q, group: eddybench-%s-failover}
+kafka: {brokers: %q, group: eddybench-%s-failover, session_timeout: %s}
 source: {topics: [%s], event_time: event.ts}
 state:
   backend: redis
@@ -83,7 +83,7 @@ steps:
       key: event.user
       window: {tumbling: 1h}
       values: {n: count(), total: sum(event.v)}
-`, cfg.brokers, cfg.run, topic, cfg.redis, cfg.run)
+`, cfg.brokers, cfg.run, cfg.sessionTimeout, topic, cfg.redis, cfg.run)
 }
 
 func failoverKey(n int) string { return "f" + strconv.Itoa(n) }
@@ -390,7 +390,8 @@ func runFailover(ctx context.Context, cfg *config, k *kafka) (*FailoverResult, e
 	defer f.store.Close()
 	defer f.stopAll()
 
-	res := &FailoverResult{SessionTimeoutMs: 10_000, HeartbeatMs: 3_000, ProducerRate: cfg.failoverRate}
+	res := &FailoverResult{SessionTimeoutMs: int(cfg.sessionTimeout / time.Millisecond),
+		HeartbeatMs: int(cfg.sessionTimeout / 3 / time.Millisecond), ProducerRate: cfg.failoverRate}
 	for _, slot := range []string{"w1", "w2"} {
 		if _, err := f.start(slot); err != nil {
 			return nil, err

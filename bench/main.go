@@ -53,6 +53,7 @@ type config struct {
 	failoverSizes  []int
 	failoverKills  int
 	failoverRate   int
+	sessionTimeout time.Duration
 	workerBin      string
 
 	// Set for a child.
@@ -130,6 +131,8 @@ flags:
 	sizes := fs.String("failover-sizes", "10000,1000000", "failover: keys of state, comma-separated, measured in this order")
 	fs.IntVar(&c.failoverKills, "failover-kills", 3, "failover: SIGKILLs per state size")
 	fs.IntVar(&c.failoverRate, "failover-rate", 2000, "failover: events/s the paced producer writes meanwhile")
+	fs.DurationVar(&c.sessionTimeout, "failover-session-timeout", 10*time.Second,
+		"failover: the workers' kafka.session_timeout (the broker's group.min.session.timeout.ms, 6s by default, is the floor)")
 	fs.StringVar(&c.workerBin, "worker-bin", "", "failover: a built ./cmd/worker (default: go build it)")
 	// A child's flags.
 	fs.StringVar(&c.scenario, "scenario", "", "(internal) run this scenario in this process")
@@ -179,6 +182,8 @@ flags:
 		return nil, fmt.Errorf("-latency-seconds: %d is below 5", c.latencySeconds)
 	case c.failoverKills <= 0:
 		return nil, fmt.Errorf("-failover-kills: %d must be positive", c.failoverKills)
+	case c.sessionTimeout < time.Second:
+		return nil, fmt.Errorf("-failover-session-timeout: %v is below 1s", c.sessionTimeout)
 	case c.failoverRate <= 0:
 		return nil, fmt.Errorf("-failover-rate: %d must be positive", c.failoverRate)
 	}
