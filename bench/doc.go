@@ -27,7 +27,12 @@
 // store round trips per event (Worker.Stats().StoreCalls, and per method
 // from a counting wrapper around the store), flush latency p50/p99 (from
 // the eddy_flush_seconds histogram, interpolated within its buckets), exact
-// Store.Commit latency p50/p99, outputs and peak RSS.
+// Store.Commit latency p50/p99, outputs and peak RSS; and the CPU time
+// per event of the scenario's process (getrusage), of the Kafka broker,
+// Redis and MariaDB processes (/proc/<pid>/stat: they run on the same
+// machine) and how busy all CPUs were, over the measured interval.
+// -max-messages sets flush.max_messages of b to f; GOGC, if set, is
+// inherited by the children.
 //
 // Two more measurements:
 //
@@ -48,6 +53,8 @@
 //     producer running; one worker is SIGKILLed and the survivor's JSON
 //     log gives the time of its rebalance, of its claims of the dead
 //     worker's partitions and of its first flush on each of them.
+//     Detection is bounded by the group session timeout
+//     (-failover-session-timeout, the workers' kafka.session_timeout).
 //
 // # Services
 //
