@@ -762,7 +762,7 @@ steps:
 	}
 	r.total = len(msgs)
 	produce(t, brokers, r.topic, msgs)
-	r.ends = ofsEnds(t, brokers, r.topic)
+	r.ends = partitionEnds(t, brokers, r.topic)
 	return r
 }
 
@@ -776,7 +776,7 @@ func (r *ofsReplay) produceRound() {
 	produce(r.t, r.brokers, r.topic, msgs)
 	r.perKey++
 	r.total += len(msgs)
-	r.ends = ofsEnds(r.t, r.brokers, r.topic)
+	r.ends = partitionEnds(r.t, r.brokers, r.topic)
 }
 
 // start runs a worker of the pipeline until stop is called.
@@ -864,25 +864,4 @@ func (r *ofsReplay) check(when string, before map[int32]int64) (map[string]int, 
 		}
 	}
 	return counts, epochs
-}
-
-// ofsEnds returns every partition's log end offset of topic.
-func ofsEnds(t *testing.T, brokers []string, topic string) map[int32]int64 {
-	t.Helper()
-	c, err := sarama.NewClient(brokers, testenv.SaramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int32]int64{}
-	for _, p := range parts {
-		if out[p], err = c.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
 }

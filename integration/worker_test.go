@@ -93,22 +93,9 @@ func readAll(t *testing.T, brokers []string, topic string, want int, timeout tim
 // number of records written to it.
 func endOffsets(t *testing.T, brokers []string, topic string) int64 {
 	t.Helper()
-	c, err := sarama.NewClient(brokers, testenv.SaramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var sum int64
-	for _, p := range parts {
-		off, err := c.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum += off
+	for _, end := range partitionEnds(t, brokers, topic) {
+		sum += end
 	}
 	return sum
 }
