@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -458,28 +457,10 @@ func (e *aggEnv) feed(evs []aggEvent) <-chan error {
 // startAggWorker runs a worker with a fresh store connection until stop is
 // called (a graceful shutdown: flush, commit, leave the group).
 func (e *aggEnv) startAggWorker(name string) (w *processor.Worker, stop func()) {
-	t := e.t
-	t.Helper()
-	st := openStore(t, e.p) // closed at cleanup, after stop (cleanups run last-in first-out)
-	w, err := processor.New(e.p, processor.WithStore(st), processor.WithBrokers(e.brokers...),
-		processor.WithGroup(e.group), processor.WithCommitInterval(200*time.Millisecond),
-		processor.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(name)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.Run(ctx); err != nil {
-			t.Errorf("worker %s: %v", name, err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
-	return w, stop
+	e.t.Helper()
+	st := openStore(e.t, e.p) // closed at cleanup, after stop (cleanups run last-in first-out)
+	return startWorker(e.t, name, e.p, e.brokers, e.group, st,
+		processor.WithLogger(zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name)))
 }
 
 // lastOffsets returns the source topic's last offset per partition.

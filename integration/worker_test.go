@@ -119,12 +119,13 @@ func loadPipeline(t *testing.T, yaml string, args ...any) *pipeline.Pipeline {
 }
 
 // startWorker runs a worker until the returned stop function is called;
-// stop waits for the graceful shutdown (flush, commit, leave).
-func startWorker(t *testing.T, name string, p *pipeline.Pipeline, brokers []string, group string, store statedb.Store) (w *processor.Worker, stop func()) {
+// stop waits for the graceful shutdown (flush, commit, leave). opts come
+// after the defaults and override them.
+func startWorker(t *testing.T, name string, p *pipeline.Pipeline, brokers []string, group string, store statedb.Store, opts ...processor.Option) (w *processor.Worker, stop func()) {
 	t.Helper()
-	w, err := processor.New(p, processor.WithStore(store), processor.WithBrokers(brokers...),
+	w, err := processor.New(p, append([]processor.Option{processor.WithStore(store), processor.WithBrokers(brokers...),
 		processor.WithGroup(group), processor.WithLogger(zaptest.NewLogger(t).Named(name)),
-		processor.WithCommitInterval(200*time.Millisecond))
+		processor.WithCommitInterval(200 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func startWorker(t *testing.T, name string, p *pipeline.Pipeline, brokers []stri
 	go func() {
 		defer wg.Done()
 		if err := w.Run(ctx); err != nil {
-			t.Errorf("worker: %v", err)
+			t.Errorf("worker %s: %v", name, err)
 		}
 	}()
 	var once sync.Once
