@@ -180,10 +180,17 @@ func TestWorkersShareAPartitionedTopic(t *testing.T) {
 		}
 	}
 	total := len(msgs)
-	produce(t, brokers, in, msgs[:total/2])
 
+	// Both members must hold partitions before the first half is written:
+	// a worker that joins late can find the first one has already drained
+	// everything, and there would be nothing left for it to share.
 	w1, stop1 := startWorker(t, "w1", p, brokers, group, store)
 	w2, stop2 := startWorker(t, "w2", p, brokers, group, store)
+	waitFor(t, 60*time.Second, "both workers to hold partitions", func() bool {
+		s1, s2 := w1.Stats(), w2.Stats()
+		return s1.Partitions > 0 && s2.Partitions > 0 && s1.Partitions+s2.Partitions == 6
+	})
+	produce(t, brokers, in, msgs[:total/2])
 	waitFor(t, 60*time.Second, "both workers to process", func() bool {
 		return w1.Stats().Out > 0 && w2.Stats().Out > 0
 	})
