@@ -238,7 +238,7 @@ func runOutage(t *testing.T, b outageBackend, down func(*testenv.Server)) {
 	group := testenv.Group(t)
 	srv := b.start(t)
 
-	obsCore, logs := observer.New(zapcore.InfoLevel)
+	obsCore, logs := observer.New(zapcore.DebugLevel) // "flushed" is a debug line
 	log := zap.New(zapcore.NewTee(obsCore, zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)).Core()))
 	store := b.open(t, srv, log.Named("store"))
 
@@ -295,12 +295,29 @@ func runOutage(t *testing.T, b outageBackend, down func(*testenv.Server)) {
 	t.Logf("store down after %v, with %d outputs committed, %d events produced",
 		time.Since(began).Round(time.Millisecond), before.Out, inputAtDown)
 
-	// Every partition notices and pauses; once the Kafka commits of the
-	// flushes done before the outage have gone out, nothing moves.
+	// Every partition notices and pauses. The Kafka commits of the flushes
+	// done before the outage still go out, each the flushed offset + 1, and
+	// never further; after that nothing moves.
 	waitFor(t, 30*time.Second, "every partition to pause", func() bool {
 		return len(outageLogsByPartition(logs, pausedLog)) == outagePartitions
 	})
-	time.Sleep(time.Second) // > commit interval + a commit's wait behind a fetch
+	persisted := outageFlushed(logs)
+	waitFor(t, 30*time.Second, "the Kafka commits of the flushes done before the outage", func() bool {
+		offs := kafka.committed(t)
+		for p, off := range offs {
+			next, ok := persisted[p]
+			if !ok {
+				next = -1 // never flushed: nothing committed
+			}
+			if off > next {
+				t.Fatalf("partition %d: committed offset %d is past the state persisted before the outage (next %d)", p, off, next)
+			}
+			if off != next {
+				return false
+			}
+		}
+		return true
+	})
 	flat := w.Stats()
 	flatOffsets := kafka.committed(t)
 	inputAtFlat := outageSum(kafka.ends(t))
@@ -387,6 +404,22 @@ func outageLogsByPartition(logs *observer.ObservedLogs, msg string) map[int32]in
 			p = -1 // no partition field: counted apart, and fails the check
 		}
 		out[int32(p)]++
+	}
+	return out
+}
+
+// outageFlushed returns, per partition, the offset after the last one a
+// "flushed" log line reported persisted.
+func outageFlushed(logs *observer.ObservedLogs) map[int32]int64 {
+	out := map[int32]int64{}
+	for _, e := range logs.FilterMessage("flushed").All() {
+		m := e.ContextMap()
+		p, perr := strconv.ParseInt(fmt.Sprint(m["partition"]), 10, 32)
+		off, oerr := strconv.ParseInt(fmt.Sprint(m["offset"]), 10, 64)
+		if perr != nil || oerr != nil {
+			continue
+		}
+		out[int32(p)] = max(out[int32(p)], off+1)
 	}
 	return out
 }
