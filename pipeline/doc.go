@@ -131,6 +131,7 @@
 //	    dsn: ${SINGLESTORE_DSN}      # required, user:password@tcp(host:3306)/dbname
 //	    dialect: singlestore         # singlestore (default) | mysql (MySQL/MariaDB, for tests)
 //	    tls: {ca_file: /etc/eddy/db-ca.pem}
+//	    wait_timeout: 30s            # default 30s: a frozen worker's open commit is undone after this
 //
 // memory keeps state in the worker: fine for development and disposable
 // state, lost when the worker stops. redis and singlestore keep it outside,

@@ -154,6 +154,18 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestSingleStoreDefaults(t *testing.T) {
+	p, err := Parse("s.yaml", []byte("name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsink: {topic: out}\n"+
+		"state: {backend: singlestore, singlestore: {dsn: 'u:p@tcp(h:3306)/db'}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SingleStoreConfig{DSN: "u:p@tcp(h:3306)/db", Dialect: DialectSingleStore, WaitTimeout: DefaultWaitTimeout}
+	if got := p.Spec.State.SingleStore; got == nil || !reflect.DeepEqual(*got, want) {
+		t.Fatalf("state.singlestore = %+v, want %+v", got, want)
+	}
+}
+
 // Every sample pipeline under testdata (but the broken ones) loads.
 func TestSamples(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.yaml")
@@ -314,6 +326,10 @@ func TestErrors(t *testing.T) {
 			[]wantErr{{2, 57, "kafka.instance_id", "static membership needs kafka.version 2.3.0 or later"}}},
 		{"state backends", head + "state:\n  backend: redis\n  redis: {addrs: [a:1, b:2], db: 3}\n", nil,
 			[]wantErr{{7, 34, "state.redis.db", "must be 0 on a Redis Cluster"}}},
+		{"singlestore wait_timeout", head + "state:\n  backend: singlestore\n  singlestore: {dsn: \"u:p@tcp(h:3306)/db\", wait_timeout: 1500ms}\n", nil,
+			[]wantErr{{7, 58, "state.singlestore.wait_timeout", "must be a whole number of seconds, got 1.5s"}}},
+		{"singlestore wait_timeout range", head + "state:\n  backend: singlestore\n  singlestore: {dsn: \"u:p@tcp(h:3306)/db\", wait_timeout: 48h}\n", nil,
+			[]wantErr{{7, 58, "state.singlestore.wait_timeout", "must be between 1s and 24h, got 48h0m0s"}}},
 		{"backend block required", head + "state: {backend: singlestore, redis: {addrs: [bad]}}\n", nil,
 			[]wantErr{{5, 8, "state.singlestore", "required when state.backend is singlestore"}}},
 		{"no effect", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsteps:\n  - filter: 'true'\n", nil,

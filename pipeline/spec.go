@@ -158,6 +158,11 @@ type SingleStoreConfig struct {
 	Dialect Dialect `yaml:"dialect"`
 	// TLS, when set and enabled, encrypts the connections.
 	TLS *TLSConfig `yaml:"tls"`
+	// WaitTimeout is the server-side wait_timeout of the worker's
+	// connections: a worker frozen in the middle of a commit keeps its
+	// partition's rows locked, and so blocks the partition's next owner,
+	// at most this long. Whole seconds, 1s to 24h; default 30s.
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
 // DedupConfig is the dedup section.

@@ -21,6 +21,7 @@ const (
 	DefaultFlushInterval   = 100 * time.Millisecond
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultSessionTimeout  = 10 * time.Second
+	DefaultWaitTimeout     = 30 * time.Second
 )
 
 var (
@@ -326,6 +327,14 @@ func (c *checker) state() {
 			}
 		}
 		c.tls("state.singlestore.tls", ss.TLS)
+		switch w := ss.WaitTimeout; {
+		case w == 0:
+			ss.WaitTimeout = DefaultWaitTimeout
+		case w < time.Second || w > 24*time.Hour:
+			c.fail("state.singlestore.wait_timeout", "must be between 1s and 24h, got %s", w)
+		case w%time.Second != 0:
+			c.fail("state.singlestore.wait_timeout", "must be a whole number of seconds, got %s", w)
+		}
 	}
 }
 

@@ -520,8 +520,8 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 	// Others claim the partitions once the frozen member's session times
 	// out (10s). On MySQL, a worker frozen inside a commit transaction
 	// holds its partition's owner row locked, and the next owner's
-	// Acquire waits for it: the partition is then not taken over while
-	// the worker is frozen.
+	// Acquire waits for it until the server drops the frozen connection
+	// (state.singlestore.wait_timeout, 5s here).
 	deadline := time.Now().Add(60 * time.Second)
 	for !moved() && time.Now().Before(deadline) {
 		time.Sleep(250 * time.Millisecond)

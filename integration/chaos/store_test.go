@@ -69,7 +69,7 @@ func redisBackend(addr, prefix string) backend {
 func mysqlBackend(dsn string) backend {
 	return backend{
 		name: "mariadb",
-		yaml: fmt.Sprintf("state:\n  backend: singlestore\n  singlestore: {dsn: %q, dialect: mysql}\n", dsn),
+		yaml: fmt.Sprintf("state:\n  backend: singlestore\n  singlestore: {dsn: %q, dialect: mysql, wait_timeout: 5s}\n", dsn),
 		contents: func(ctx context.Context, name string) (storeContents, error) {
 			// Tables <ns>_state (topic, part, k) and <ns>_ids (topic, part, id).
 			ns := backends.SQLNamespace(name)

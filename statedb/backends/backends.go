@@ -56,7 +56,7 @@ func Open(ctx context.Context, p *pipeline.Pipeline, log *zap.Logger) (statedb.S
 			return nil, err
 		}
 		s, err := singlestore.New(ctx, singlestore.Config{
-			DSN: c.DSN, Dialect: string(c.Dialect), TLS: tc,
+			DSN: c.DSN, Dialect: string(c.Dialect), TLS: tc, WaitTimeout: c.WaitTimeout,
 			Namespace: SQLNamespace(p.Spec.Name), Logger: log,
 		})
 		if err != nil {

@@ -26,6 +26,7 @@ const (
 	DefaultMaxOpenConns  = 32
 	DefaultSweepInterval = time.Minute
 	DefaultSweepBatch    = 1000
+	DefaultWaitTimeout   = 30 * time.Second
 )
 
 // maxNamespace keeps the longest table name (namespace + "_timers") within
@@ -69,6 +70,17 @@ type Config struct {
 	// SweepBatch bounds the rows one sweep statement deletes (default 1000),
 	// so the sweep never holds many row locks at once.
 	SweepBatch int
+	// WaitTimeout is the session wait_timeout New sets on each
+	// connection: the server closes a connection that has sent nothing for
+	// this long, rolling back any transaction it left open. It bounds how
+	// long a worker frozen in the middle of a commit (SIGSTOP, a paused
+	// VM, a long stall) keeps its partition's rows locked: the partition's
+	// next owner waits for those locks, at most this long, and the frozen
+	// worker's commit is undone, to be fenced when it retries. Whole
+	// seconds, default 30s; negative leaves the server's setting (8 hours
+	// by default). Ignored by NewFromDB: put wait_timeout=30 in that
+	// pool's DSN instead.
+	WaitTimeout time.Duration
 	// Logger receives the sweep's errors and the driver's messages
 	// (default: none).
 	Logger *zap.Logger
@@ -81,8 +93,8 @@ func (c Config) String() string {
 	if c.TLS != nil {
 		tlsSet = "set"
 	}
-	return fmt.Sprintf("singlestore.Config{DSN:%q Dialect:%q Namespace:%q TLS:%s MaxOpenConns:%d SweepInterval:%s SweepBatch:%d}",
-		RedactDSN(c.DSN), c.Dialect, c.Namespace, tlsSet, c.MaxOpenConns, c.SweepInterval, c.SweepBatch)
+	return fmt.Sprintf("singlestore.Config{DSN:%q Dialect:%q Namespace:%q TLS:%s MaxOpenConns:%d SweepInterval:%s SweepBatch:%d WaitTimeout:%s}",
+		RedactDSN(c.DSN), c.Dialect, c.Namespace, tlsSet, c.MaxOpenConns, c.SweepInterval, c.SweepBatch, c.WaitTimeout)
 }
 
 // GoString is String, for %#v.
@@ -149,6 +161,14 @@ func (c Config) withDefaults(fromDB bool) (Config, error) {
 		return c, fmt.Errorf("singlestore: Config.SweepBatch %d is negative", c.SweepBatch)
 	case c.SweepBatch == 0:
 		c.SweepBatch = DefaultSweepBatch
+	}
+	switch {
+	case c.WaitTimeout == 0:
+		c.WaitTimeout = DefaultWaitTimeout
+	case c.WaitTimeout > 0 && c.WaitTimeout%time.Second != 0:
+		return c, fmt.Errorf("singlestore: Config.WaitTimeout %s is not a whole number of seconds", c.WaitTimeout)
+	case c.WaitTimeout > 365*24*time.Hour:
+		return c, fmt.Errorf("singlestore: Config.WaitTimeout %s is more than a year, the server's maximum", c.WaitTimeout)
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

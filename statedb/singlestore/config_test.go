@@ -30,6 +30,8 @@ func TestConfigValidation(t *testing.T) {
 		{"namespace too long", Config{DSN: dsn, Namespace: strings.Repeat("n", 49)}, false, "more than 48"},
 		{"negative MaxOpenConns", Config{DSN: dsn, MaxOpenConns: -1}, false, "Config.MaxOpenConns -1"},
 		{"negative SweepBatch", Config{DSN: dsn, SweepBatch: -5}, false, "Config.SweepBatch -5"},
+		{"WaitTimeout not in seconds", Config{DSN: dsn, WaitTimeout: 1500 * time.Millisecond}, false, "Config.WaitTimeout 1.5s is not a whole number of seconds"},
+		{"WaitTimeout too long", Config{DSN: dsn, WaitTimeout: 400 * 24 * time.Hour}, false, "Config.WaitTimeout 9600h0m0s is more than a year"},
 		{"DSN with NewFromDB", Config{DSN: dsn}, true, "Config.DSN must be empty"},
 		{"TLS with NewFromDB", Config{TLS: &tls.Config{}}, true, "Config.TLS must be nil"},
 		{"MaxOpenConns with NewFromDB", Config{MaxOpenConns: 3}, true, "Config.MaxOpenConns must be 0"},
@@ -49,8 +51,11 @@ func TestConfigValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Dialect != DialectMySQL || c.Namespace != DefaultNamespace || c.MaxOpenConns != DefaultMaxOpenConns ||
-			c.SweepInterval != DefaultSweepInterval || c.SweepBatch != DefaultSweepBatch || c.Logger == nil {
+			c.SweepInterval != DefaultSweepInterval || c.SweepBatch != DefaultSweepBatch || c.WaitTimeout != DefaultWaitTimeout || c.Logger == nil {
 			t.Errorf("defaults = %v", c)
+		}
+		if c, _ := (Config{DSN: dsn, WaitTimeout: -1}).withDefaults(false); c.WaitTimeout != -1 {
+			t.Errorf("negative WaitTimeout became %v, want kept (server's setting)", c.WaitTimeout)
 		}
 		if c, _ := (Config{DSN: dsn, SweepInterval: -1}).withDefaults(false); c.SweepInterval != -1 {
 			t.Errorf("negative SweepInterval became %v, want kept (sweep off)", c.SweepInterval)

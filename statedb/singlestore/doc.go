@@ -42,7 +42,8 @@
 //
 // The SingleStore features relied on are: rowstore tables with shard keys;
 // transactions at READ COMMITTED (its only level); INSERT ... ON DUPLICATE
-// KEY UPDATE; and row locks taken by UPDATE and INSERT held until COMMIT.
+// KEY UPDATE; row locks taken by UPDATE and INSERT held until COMMIT; and
+// the session variable wait_timeout.
 // On MySQL/MariaDB each connection of New's pool is put at READ COMMITTED as
 // well (SET SESSION TRANSACTION ISOLATION LEVEL once per connection), which
 // also spares the commits of different partitions InnoDB's gap locks.
@@ -99,6 +100,19 @@
 // the partition's next Acquire or Commit waits. If COMMIT itself fails the
 // outcome is unknown, but every part of a commit is idempotent (upserts,
 // deletes, setting the watermark), so the runtime may retry it as it is.
+//
+// If the client stops talking in the middle of a commit while its
+// connection stays up (the worker is SIGSTOPped, its VM paused, its
+// process stalled), the transaction and its locks would stay until the
+// server's wait_timeout, 8 hours by default: the partition could not be
+// taken over meanwhile. New therefore sets the session wait_timeout to
+// Config.WaitTimeout (30 s by default) on every connection. The server
+// then closes the silent connection and rolls the half-done commit back;
+// the next owner's Acquire, which was waiting for the owner row, goes
+// through and reads the watermark as it was before; the frozen worker,
+// when it resumes, finds its connection gone, and its retried commit is
+// fenced. TestFrozenCommitIsUndoneAndTakenOver freezes a commit at its
+// COMMIT with a TCP proxy and checks each step.
 //
 // # TTL and the sweep
 //

@@ -121,6 +121,13 @@ func TestReadCommitted(t *testing.T) {
 	if level != "READ-COMMITTED" {
 		t.Errorf("session isolation of New's connections = %s, want READ-COMMITTED", level)
 	}
+	var wait int
+	if err := s.db.QueryRow("SELECT @@SESSION.wait_timeout").Scan(&wait); err != nil {
+		t.Fatal(err)
+	}
+	if wait != int(DefaultWaitTimeout/time.Second) {
+		t.Errorf("session wait_timeout of New's connections = %d, want %d", wait, DefaultWaitTimeout/time.Second)
+	}
 
 	db := openAdmin(t, freshDSN(t))
 	db.SetMaxOpenConns(1)
@@ -149,20 +156,20 @@ func TestNewCreatesOnlyMissingTables(t *testing.T) {
 		counter.add(s)
 		return counter.count()
 	}
-	// SET SESSION TRANSACTION ISOLATION LEVEL, the information_schema
-	// query, and the CREATE TABLEs.
-	if n := newCount(); n != 2+4 {
-		t.Errorf("New on an empty database ran %d statements, want 6", n)
+	// SET SESSION TRANSACTION ISOLATION LEVEL, SET SESSION wait_timeout,
+	// the information_schema query, and the CREATE TABLEs.
+	if n := newCount(); n != 3+4 {
+		t.Errorf("New on an empty database ran %d statements, want 7", n)
 	}
-	if n := newCount(); n != 2 {
-		t.Errorf("New on an existing schema ran %d statements, want 2 (no CREATE)", n)
+	if n := newCount(); n != 3 {
+		t.Errorf("New on an existing schema ran %d statements, want 3 (no CREATE)", n)
 	}
 	admin := openAdmin(t, dsn)
 	if _, err := admin.Exec("DROP TABLE `ns_timers`"); err != nil {
 		t.Fatal(err)
 	}
-	if n := newCount(); n != 3 {
-		t.Errorf("New with one table missing ran %d statements, want 3", n)
+	if n := newCount(); n != 4 {
+		t.Errorf("New with one table missing ran %d statements, want 4", n)
 	}
 	if _, err := admin.Exec("SELECT `k`, `due` FROM `ns_timers` LIMIT 0"); err != nil {
 		t.Errorf("the missing table was not created: %v", err)

@@ -67,14 +67,24 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("singlestore: Config.DSN: %w", redactErr(err, secret))
 	}
-	var c driver.Connector = connector
+	var init []string
 	if cfg.Dialect == DialectMySQL {
-		c = sessionConnector{Connector: connector, init: []string{readCommitted}}
+		init = append(init, readCommitted)
+	}
+	maxIdle := 5 * time.Minute
+	if cfg.WaitTimeout > 0 {
+		init = append(init, fmt.Sprintf("SET SESSION wait_timeout = %d", cfg.WaitTimeout/time.Second))
+		// Retire idle pooled connections before the server closes them.
+		maxIdle = min(maxIdle, cfg.WaitTimeout/2)
+	}
+	var c driver.Connector = connector
+	if len(init) > 0 {
+		c = sessionConnector{Connector: connector, init: init}
 	}
 	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxIdleTime(maxIdle)
 
 	s := newStore(db, true, cfg, nil)
 	// Errors from here on come from the server or the network, and neither
