@@ -47,9 +47,10 @@
 // group to empty and commits. Running workers notice within a heartbeat,
 // drop their unflushed batches (harmless: they are read again and skipped
 // or processed once, see below) and rejoin, resuming from the new offsets.
-// If a worker rejoins before the commit lands, Kafka rejects the commit and
-// Apply fails without having changed any offset; stopping the workers is
-// the reliable way.
+// If a worker rejoins before the commit lands, Kafka rejects the commit
+// with nothing changed, and Apply removes the members again and retries;
+// after three refused attempts it fails, having changed no offset.
+// Stopping the workers is the reliable way.
 //
 // # Replay: what a reset does and does not do
 //

@@ -295,6 +295,14 @@ type Applied struct {
 // after removing its members.
 const groupWait = 10 * time.Second
 
+// forceAttempts bounds how many times a forced Apply removes the members
+// and commits when workers rejoin in between.
+const forceAttempts = 3
+
+// errRejoined marks a commit Kafka refused because the group has members
+// again.
+var errRejoined = errors.New("the group has members again (a worker joined)")
+
 // Apply commits the plan's new offsets for the group, then reads them
 // back and fails unless every one is in place.
 //
@@ -302,8 +310,10 @@ const groupWait = 10 * time.Second
 // *ActiveGroupError, unless force is set: it then removes the members
 // from the group (Kafka >= 2.4), waits until the group is empty and
 // commits. Running workers rejoin within a heartbeat and resume from the
-// new offsets; one that rejoins before the commit makes it fail with
-// nothing changed. See the package documentation for what a replay does.
+// new offsets. One that rejoins before the commit makes Kafka refuse it
+// with nothing changed: a forced Apply then removes the members again and
+// retries, up to three attempts in all. See the package documentation for
+// what a replay does.
 func (t *Tool) Apply(ctx context.Context, plan *Plan, force bool) (*Applied, error) {
 	if len(plan.Moves) == 0 {
 		return &Applied{}, nil
@@ -313,22 +323,37 @@ func (t *Tool) Apply(ctx context.Context, plan *Plan, force bool) (*Applied, err
 		return nil, err
 	}
 	res := &Applied{}
-	if g.Active() {
-		if !force {
-			return nil, &ActiveGroupError{Group: g}
+	for attempt := 1; ; attempt++ {
+		if g.Active() {
+			if !force {
+				return nil, &ActiveGroupError{Group: g}
+			}
+			if err := t.removeMembers(ctx, g); err != nil {
+				return nil, err
+			}
+			res.Removed = addMembers(res.Removed, g.Members)
+			if err := t.waitInactive(ctx); err != nil {
+				return nil, err
+			}
 		}
-		if err := t.removeMembers(ctx, g); err != nil {
+		if t.beforeCommit != nil {
+			t.beforeCommit(attempt)
+		}
+		err := t.commit(ctx, plan)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errRejoined) {
 			return nil, err
 		}
-		res.Removed = g.Members
-		if err := t.waitInactive(ctx); err != nil {
+		if !force || attempt == forceAttempts {
+			return nil, fmt.Errorf("%w (%d attempt(s)); nothing was changed: stop the workers and run the reset again", err, attempt)
+		}
+		if g, err = t.Describe(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := t.commit(ctx, plan); err != nil {
-		return nil, err
-	}
-	if err := t.verify(ctx, plan); err != nil {
+	if err := t.verify(ctx, plan, force); err != nil {
 		return res, err
 	}
 	// Kafka first, then the store: if advancing a watermark fails, the
@@ -455,7 +480,7 @@ func (t *Tool) commit(ctx context.Context, plan *Plan) error {
 				errs = append(errs, fmt.Errorf("%s/%d: no answer", m.Topic, m.Partition))
 			case errors.Is(kerr, sarama.ErrUnknownMemberId), errors.Is(kerr, sarama.ErrIllegalGeneration),
 				errors.Is(kerr, sarama.ErrRebalanceInProgress):
-				return fmt.Errorf("the group has members again (a worker joined): stop the workers: %w", kerr)
+				return fmt.Errorf("%w: %w", errRejoined, kerr)
 			case !errors.Is(kerr, sarama.ErrNoError):
 				errs = append(errs, fmt.Errorf("%s/%d: %w", m.Topic, m.Partition, kerr))
 			}
@@ -466,7 +491,7 @@ func (t *Tool) commit(ctx context.Context, plan *Plan) error {
 
 // verify reads the committed offsets back and checks them against the
 // plan.
-func (t *Tool) verify(ctx context.Context, plan *Plan) error {
+func (t *Tool) verify(ctx context.Context, plan *Plan, force bool) error {
 	parts := make([]int32, len(plan.Moves))
 	for i, m := range plan.Moves {
 		parts[i] = m.Partition
@@ -475,14 +500,36 @@ func (t *Tool) verify(ctx context.Context, plan *Plan) error {
 	if err != nil {
 		return fmt.Errorf("offsets: reading back the new offsets: %w", err)
 	}
+	return checkCommitted(plan, got, force)
+}
+
+// checkCommitted checks the offsets read back after the commit: each must
+// be the plan's. After a forced commit, running workers rejoin and resume
+// from the new offsets, so one may already have committed progress past
+// it: Kafka took the commit only while the group was empty, and every
+// member that joined since started from it. A smaller offset, or a
+// different one without force, means the reset did not take.
+func checkCommitted(plan *Plan, got map[int32]int64, force bool) error {
 	var errs []error
 	for _, m := range plan.Moves {
-		if c := got[m.Partition]; c != m.New {
-			errs = append(errs, fmt.Errorf("offsets: %s/%d: committed offset is %d after the reset, want %d (did a worker commit meanwhile?)",
-				m.Topic, m.Partition, c, m.New))
+		c, ok := got[m.Partition]
+		if ok && (c == m.New || (force && c > m.New)) {
+			continue
 		}
+		errs = append(errs, fmt.Errorf("offsets: %s/%d: committed offset is %d after the reset, want %d (did a worker commit meanwhile?)",
+			m.Topic, m.Partition, c, m.New))
 	}
 	return errors.Join(errs...)
+}
+
+// addMembers appends to have the members of add it does not hold yet.
+func addMembers(have, add []Member) []Member {
+	for _, m := range add {
+		if !slices.ContainsFunc(have, func(h Member) bool { return h.ID == m.ID }) {
+			have = append(have, m)
+		}
+	}
+	return have
 }
 
 // toCoordinator runs f against the group's coordinator, retrying (after a

@@ -23,6 +23,8 @@ type Tool struct {
 	client sarama.Client
 	admin  sarama.ClusterAdmin
 	store  statedb.Inspector
+
+	beforeCommit func(attempt int) // tests: runs before each commit of Apply
 }
 
 // Option configures a Tool.

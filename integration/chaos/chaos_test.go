@@ -598,8 +598,9 @@ func keys[V any](m map[int32]V) []int32 {
 // binary's `worker offsets reset --force` while the workers run (it
 // removes them from the group, commits, and they rejoin from offset 0),
 // then waits until every partition has been claimed again from offset 0.
-// A forced reset fails when a worker rejoins before the commit lands;
-// after three such failures the workers are stopped for the reset.
+// A forced reset fails when workers rejoin before its commit lands three
+// times in a row (the tool retries); after three such failures the
+// workers are stopped for the reset.
 func replay(t *testing.T, c *cluster, k *kafka, group, topic string, instance func(string) string, r *run) {
 	t.Helper()
 	start := time.Now()
