@@ -66,7 +66,9 @@ func TestForcedApplyRetriesWhenAWorkerRejoins(t *testing.T) {
 	if err != nil {
 		t.Fatalf("forced Apply with a member joining before its first commit: %v", err)
 	}
-	if len(applied.Removed) != 1 || applied.Removed[0].ID != joined[0] {
+	// (It may have been removed twice, under two member ids, had it
+	// rejoined in the instant before the second commit.)
+	if !hasMember(&Group{Members: applied.Removed}, joined[0]) {
 		t.Errorf("removed %v, want the member that joined, %s", applied.Removed, joined[0])
 	}
 	got, err := tool.Committed(t.Context(), topic, []int32{0, 1})
