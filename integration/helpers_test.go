@@ -36,10 +36,9 @@ type syncProducer struct {
 func newSyncProducer(t *testing.T, brokers []string) *syncProducer {
 	t.Helper()
 	cfg := testenv.SaramaConfig()
+	// Idempotent, one request in flight per broker (testenv.SaramaConfig):
+	// a retried batch is neither written twice nor overtakes the next one.
 	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
-	// One request in flight per broker: a retried batch cannot overtake
-	// the next one, so a key's messages keep their order.
-	cfg.Net.MaxOpenRequests = 1
 	p, err := sarama.NewSyncProducer(brokers, cfg)
 	if err != nil {
 		t.Fatalf("producer for %v: %v", brokers, err)

@@ -142,9 +142,7 @@ func TestKafkaGroupMemberLeaves(t *testing.T) {
 // the whole run: sequence s of every key is sent before sequence s+1.
 func produceSequences(t *testing.T, brokers []string, topic string) map[int32]int64 {
 	t.Helper()
-	cfg := testenv.SaramaConfig()
-	cfg.Producer.Idempotent = true
-	cfg.Net.MaxOpenRequests = 1
+	cfg := testenv.SaramaConfig() // an idempotent producer
 	cfg.Producer.Retry.Max = 10
 	p, err := sarama.NewSyncProducer(brokers, cfg)
 	if err != nil {

@@ -572,9 +572,7 @@ type outageKafka struct {
 func newOutageKafka(t *testing.T, brokers []string, topic, group string) *outageKafka {
 	t.Helper()
 	cfg := testenv.SaramaConfig()
-	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
-	cfg.Producer.Idempotent = true // a retried send must not duplicate input
-	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner // idempotent: see testenv.SaramaConfig
 	client, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		t.Fatalf("kafka client: %v", err)

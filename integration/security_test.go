@@ -109,6 +109,8 @@ func secClientConfig(t *testing.T, p *pipeline.Pipeline) *sarama.Config {
 	}
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true // a retried send must not write a test's input twice
+	cfg.Net.MaxOpenRequests = 1
 	cfg.Net.DialTimeout = 5 * time.Second
 	return cfg
 }

@@ -23,9 +23,7 @@ import (
 // waits for every ack.
 func produce(t *testing.T, brokers []string, topic string, msgs []*sarama.ProducerMessage) {
 	t.Helper()
-	cfg := testenv.SaramaConfig()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg := testenv.SaramaConfig() // an idempotent producer
 	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
 	p, err := sarama.NewSyncProducer(brokers, cfg)
 	if err != nil {

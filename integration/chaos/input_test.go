@@ -111,10 +111,7 @@ func message(topic string, ev event) *sarama.ProducerMessage {
 // topic is one the test planned.
 func newProducer(brokers []string) (sarama.SyncProducer, error) {
 	cfg := testenv.SaramaConfig()
-	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner // idempotent: see testenv.SaramaConfig
 	cfg.Producer.Retry.Max = 10
 	return sarama.NewSyncProducer(brokers, cfg)
 }

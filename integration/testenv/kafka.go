@@ -13,8 +13,10 @@ import (
 const topicTimeout = 30 * time.Second
 
 // SaramaConfig returns a sarama configuration for tests, one that works
-// with Kafka 3.9 and 4.x brokers (protocol version 3.6): a synchronous
-// producer that waits for all in-sync replicas and returns successes, and
+// with Kafka 3.9 and 4.x brokers (protocol version 3.6): an idempotent
+// producer (a send retried after a lost response must not write a test's
+// input twice) that waits for all in-sync replicas and returns successes,
+// one request in flight per broker connection (which idempotence needs), and
 // consumers that start at the oldest offset of a partition without a
 // committed offset, with auto-commit off (tests commit per batch, as the
 // runtime does). Each call returns a new value the caller may change.
@@ -26,6 +28,8 @@ func SaramaConfig() *sarama.Config {
 	cfg.Metadata.Retry.Max = 10
 	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
