@@ -46,15 +46,8 @@ func TestCheckCommitted(t *testing.T) {
 // between the removal of the members and the commit makes Kafka refuse
 // the commit; a forced Apply removes the members again and commits.
 func TestForcedApplyRetriesWhenAWorkerRejoins(t *testing.T) {
-	brokers := testenv.KafkaBrokers(t)
-	topic := testenv.Topic(t, brokers, 2)
-	group := testenv.Group(t)
-	produceEach(t, brokers, topic, 2, 5)
-	tool := newTestTool(t, brokers, group)
-	plan, err := tool.Plan(t.Context(), Reset{Topic: topic, To: ToOffset(3)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newResetEnv(t, 2, 3)
+	tool, brokers, group, topic := r.tool, r.brokers, r.group, r.topic
 
 	var joined []string
 	tool.beforeCommit = func(attempt int) {
@@ -62,7 +55,7 @@ func TestForcedApplyRetriesWhenAWorkerRejoins(t *testing.T) {
 			joined = append(joined, joinGroup(t, tool, brokers, group, topic))
 		}
 	}
-	applied, err := tool.Apply(t.Context(), plan, true)
+	applied, err := tool.Apply(t.Context(), r.plan, true)
 	if err != nil {
 		t.Fatalf("forced Apply with a member joining before its first commit: %v", err)
 	}
@@ -86,21 +79,14 @@ func TestForcedApplyRetriesWhenAWorkerRejoins(t *testing.T) {
 // every commit, Apply stops after three attempts with an error that says
 // so, and no offset changed.
 func TestForcedApplyGivesUpAfterThreeRefusals(t *testing.T) {
-	brokers := testenv.KafkaBrokers(t)
-	topic := testenv.Topic(t, brokers, 1)
-	group := testenv.Group(t)
-	produceEach(t, brokers, topic, 1, 5)
-	tool := newTestTool(t, brokers, group)
-	plan, err := tool.Plan(t.Context(), Reset{Topic: topic, To: ToOffset(2)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newResetEnv(t, 1, 2)
+	tool, brokers, group, topic := r.tool, r.brokers, r.group, r.topic
 	attempts := 0
 	tool.beforeCommit = func(attempt int) {
 		attempts = attempt
 		joinGroup(t, tool, brokers, group, topic)
 	}
-	_, err = tool.Apply(t.Context(), plan, true)
+	_, err := tool.Apply(t.Context(), r.plan, true)
 	if err == nil || !errors.Is(err, errRejoined) || !strings.Contains(err.Error(), "(3 attempt(s)); nothing was changed") {
 		t.Fatalf("Apply with a member joining before every commit: %v, want a refusal after 3 attempts", err)
 	}
@@ -116,14 +102,30 @@ func TestForcedApplyGivesUpAfterThreeRefusals(t *testing.T) {
 	}
 }
 
-func newTestTool(t *testing.T, brokers []string, group string) *Tool {
+// resetEnv is a topic with five messages on each partition, a fresh
+// group, a Tool for it and the plan of a reset to one offset.
+type resetEnv struct {
+	brokers      []string
+	topic, group string
+	tool         *Tool
+	plan         *Plan
+}
+
+func newResetEnv(t *testing.T, partitions int32, to int64) *resetEnv {
 	t.Helper()
-	tool, err := New(brokers, group, WithSaramaConfig(testenv.SaramaConfig()))
+	r := &resetEnv{brokers: testenv.KafkaBrokers(t), group: testenv.Group(t)}
+	r.topic = testenv.Topic(t, r.brokers, partitions)
+	produceEach(t, r.brokers, r.topic, partitions, 5)
+	tool, err := New(r.brokers, r.group, WithSaramaConfig(testenv.SaramaConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tool.Close() })
-	return tool
+	r.tool = tool
+	if r.plan, err = tool.Plan(t.Context(), Reset{Topic: r.topic, To: ToOffset(to)}); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // produceEach writes n messages to each of the topic's partitions.
