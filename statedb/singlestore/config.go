@@ -78,8 +78,10 @@ type Config struct {
 	// next owner waits for those locks, at most this long, and the frozen
 	// worker's commit is undone, to be fenced when it retries. Whole
 	// seconds, default 30s; negative leaves the server's setting (8 hours
-	// by default). Ignored by NewFromDB: put wait_timeout=30 in that
-	// pool's DSN instead.
+	// by default). A server that refuses to set it per session gets a
+	// warning in the log, naming what is lost, and the store works
+	// without it. Ignored by NewFromDB: put wait_timeout=30 in that pool's
+	// DSN instead.
 	WaitTimeout time.Duration
 	// Logger receives the sweep's errors and the driver's messages
 	// (default: none).

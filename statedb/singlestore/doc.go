@@ -112,7 +112,8 @@
 // through and reads the watermark as it was before; the frozen worker,
 // when it resumes, finds its connection gone, and its retried commit is
 // fenced. TestFrozenCommitIsUndoneAndTakenOver freezes a commit at its
-// COMMIT with a TCP proxy and checks each step.
+// COMMIT with a TCP proxy and checks each step. (A server that refuses
+// the setting gets a warning in the log and the store goes on without it.)
 //
 // # TTL and the sweep
 //

@@ -67,19 +67,23 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("singlestore: Config.DSN: %w", redactErr(err, secret))
 	}
-	var init []string
+	sc := &sessionConnector{Connector: connector, log: cfg.Logger}
 	if cfg.Dialect == DialectMySQL {
-		init = append(init, readCommitted)
+		sc.init = append(sc.init, readCommitted)
 	}
 	maxIdle := 5 * time.Minute
 	if cfg.WaitTimeout > 0 {
-		init = append(init, fmt.Sprintf("SET SESSION wait_timeout = %d", cfg.WaitTimeout/time.Second))
+		sc.optional = append(sc.optional, optionalStmt{
+			q: fmt.Sprintf("SET SESSION wait_timeout = %d", cfg.WaitTimeout/time.Second),
+			without: "a worker frozen in the middle of a commit keeps its partition's rows locked " +
+				"until it resumes or the server's own wait_timeout ends its connection",
+		})
 		// Retire idle pooled connections before the server closes them.
 		maxIdle = min(maxIdle, cfg.WaitTimeout/2)
 	}
 	var c driver.Connector = connector
-	if len(init) > 0 {
-		c = sessionConnector{Connector: connector, init: init}
+	if len(sc.init)+len(sc.optional) > 0 {
+		c = sc
 	}
 	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
@@ -418,13 +422,24 @@ func placeholders(n int) string {
 	return strings.Repeat("?, ", n-1) + "?"
 }
 
-// sessionConnector runs init statements on every new connection.
+// sessionConnector runs init statements on every new connection, then
+// the optional ones: a server that does not know or will not set an
+// optional statement's variable (MySQL errors 1193, 1228, 1229, 1238) gets
+// the connection anyway, and the first such refusal is logged as a
+// warning.
 type sessionConnector struct {
 	driver.Connector
-	init []string
+	init     []string
+	optional []optionalStmt
+	log      *zap.Logger
+	warned   sync.Once
 }
 
-func (c sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
+// optionalStmt is a session setting the store can do without, and what
+// is lost without it.
+type optionalStmt struct{ q, without string }
+
+func (c *sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, err
@@ -438,6 +453,21 @@ func (c sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		if _, err := ex.ExecContext(ctx, q, nil); err != nil {
 			_ = conn.Close()
 			return nil, fmt.Errorf("singlestore: session setup %q: %w", q, err)
+		}
+	}
+	for _, o := range c.optional {
+		_, err := ex.ExecContext(ctx, o.q, nil)
+		var me *mysql.MySQLError
+		switch {
+		case err == nil:
+		case errors.As(err, &me) && (me.Number == 1193 || me.Number == 1228 || me.Number == 1229 || me.Number == 1238):
+			c.warned.Do(func() {
+				c.log.Warn("the server refused a session setting; going on without it",
+					zap.String("statement", o.q), zap.String("without_it", o.without), zap.Error(err))
+			})
+		default:
+			_ = conn.Close()
+			return nil, fmt.Errorf("singlestore: session setup %q: %w", o.q, err)
 		}
 	}
 	return conn, nil
