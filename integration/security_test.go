@@ -115,6 +115,22 @@ func secClientConfig(t *testing.T, p *pipeline.Pipeline) *sarama.Config {
 	return cfg
 }
 
+// secRunRefused runs a worker of p (memory state, a fresh group, opts
+// after those) for at most a minute and returns how long Run took to
+// return and its error: the connection refusals these tests expect.
+func secRunRefused(t *testing.T, p *pipeline.Pipeline, opts ...processor.Option) (time.Duration, error) {
+	t.Helper()
+	w, err := processor.New(p, append([]processor.Option{processor.WithStore(memory.New()), processor.WithGroup(testenv.Group(t))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = w.Run(ctx)
+	return time.Since(start), err
+}
+
 // secProduce writes n events {"n": i} to topic through brokers with cfg.
 func secProduce(t *testing.T, brokers []string, cfg *sarama.Config, topic string, n int) {
 	t.Helper()
@@ -277,15 +293,7 @@ func TestSecureWorkerRefusedLogin(t *testing.T) {
 			p := secPipeline(t, sasl, in, out, fmt.Sprintf(
 				`sasl: {mechanism: %s, username: %s, password: "${%s}"}, tls: {ca_file: %q}`, c.mech, c.user, secPasswordVar, ca))
 			var log secLog
-			w, err := processor.New(p, processor.WithStore(memory.New()), processor.WithLogger(log.logger()),
-				processor.WithGroup(testenv.Group(t)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			start := time.Now()
-			err = w.Run(ctx)
+			took, err := secRunRefused(t, p, processor.WithLogger(log.logger()))
 			if err == nil {
 				t.Fatal("Run = nil; want a SASL authentication error")
 			}
@@ -298,10 +306,10 @@ func TestSecureWorkerRefusedLogin(t *testing.T) {
 			if strings.Contains(err.Error(), c.pass) || strings.Contains(log.String(), c.pass) {
 				t.Errorf("the password is in the error or the log: %v\n%s", err, log.String())
 			}
-			if d := time.Since(start); d > 30*time.Second {
-				t.Errorf("Run took %v to fail", d)
+			if took > 30*time.Second {
+				t.Errorf("Run took %v to fail", took)
 			}
-			t.Logf("%v (after %v)", err, time.Since(start).Round(time.Millisecond))
+			t.Logf("%v (after %v)", err, took.Round(time.Millisecond))
 		})
 	}
 }
@@ -346,14 +354,7 @@ func TestSecureWorkerWithClientCertificate(t *testing.T) {
 		{"certificate of another CA", fmt.Sprintf(`tls: {ca_file: %q, cert_file: %q, key_file: %q}`, ca, strangerCert, strangerKey)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := secPipeline(t, ssl, in, out, c.tls)
-			w, err := processor.New(p, processor.WithStore(memory.New()), processor.WithGroup(testenv.Group(t)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			err = w.Run(ctx)
+			_, err := secRunRefused(t, secPipeline(t, ssl, in, out, c.tls))
 			if err == nil || !strings.Contains(err.Error(), "remote error: tls: ") ||
 				!strings.Contains(err.Error(), "certificate") {
 				t.Fatalf("Run = %v; want the broker's TLS alert about the client certificate", err)
@@ -364,14 +365,7 @@ func TestSecureWorkerWithClientCertificate(t *testing.T) {
 	t.Run("broker not trusted", func(t *testing.T) {
 		// The system roots do not know the test CA: the worker refuses
 		// the broker before it sends anything.
-		p := secPipeline(t, ssl, in, out, fmt.Sprintf(`tls: {cert_file: %q, key_file: %q}`, cert, key))
-		w, err := processor.New(p, processor.WithStore(memory.New()), processor.WithGroup(testenv.Group(t)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		err = w.Run(ctx)
+		_, err := secRunRefused(t, secPipeline(t, ssl, in, out, fmt.Sprintf(`tls: {cert_file: %q, key_file: %q}`, cert, key)))
 		if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
 			t.Fatalf("Run = %v; want a certificate verification error", err)
 		}

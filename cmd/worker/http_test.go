@@ -4,24 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+	"github.com/eddy-streams/eddy/integration/testenv"
+)
 
 // metric returns the value of the first sample of name in a Prometheus
 // text exposition, or -1.
@@ -67,7 +58,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 // and checks /healthz, /readyz and that /metrics' counters grow while
 // events flow.
 func TestEndpointsAndMovingMetrics(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	var out, errs syncBuffer
 	done := make(chan int, 1)
 	go func() {

@@ -223,7 +223,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		const n = 20
 		produceEvents(t, brokers, cfg, in, n)
 		file := secretsFile(t, saslBrokers, in, out, sasl, `{backend: memory}`, "")
-		addr := freeAddr(t)
+		addr := testenv.FreeAddr(t)
 		var stdout, errs syncBuffer
 		done := make(chan int, 1)
 		go func() {

@@ -242,7 +242,7 @@ func (s *Server) startNew() {
 	s.t.Cleanup(s.Kill)
 	var err error
 	for range 3 {
-		s.addr = freeLoopbackAddr(s.t)
+		s.addr = FreeAddr(s.t)
 		s.mu.Lock()
 		err = s.startLocked()
 		s.mu.Unlock()
@@ -417,9 +417,9 @@ func socketPath(t testing.TB, dir, name string) string {
 	return filepath.Join(short, name)
 }
 
-// freeLoopbackAddr returns a loopback address whose port was free a moment
-// ago.
-func freeLoopbackAddr(t testing.TB) string {
+// FreeAddr returns a loopback address whose port was free a moment ago,
+// for a server a test starts.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-streams/eddy/integration/testenv"
 	redisstore "github.com/eddy-streams/eddy/statedb/redis"
 )
 
@@ -75,7 +76,7 @@ func TestConfigSecretsNotInErrors(t *testing.T) {
 }
 
 func TestNewUnreachable(t *testing.T) {
-	addr := freeAddr(t) // nothing listens there
+	addr := testenv.FreeAddr(t) // nothing listens there
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	_, err := redisstore.New(ctx, redisstore.Config{Addrs: []string{addr}, KeyPrefix: "p:", Password: "hunter2-secret", DialTimeout: time.Second})

@@ -46,7 +46,7 @@ func startServer(t testing.TB, persistence ...string) *server {
 	}
 	s := &server{t: t, bin: bin, dir: t.TempDir(), args: persistence}
 	for attempt := 0; ; attempt++ {
-		s.addr = freeAddr(t)
+		s.addr = testenv.FreeAddr(t)
 		err := s.start()
 		if err == nil {
 			break
@@ -68,23 +68,12 @@ func startSentinel(t testing.TB, masterAddr string) *server {
 		t.Fatalf("redis-server is not on PATH (%v): run `make services`, which installs it", err)
 	}
 	s := &server{t: t, bin: bin, dir: t.TempDir(), sentinelOf: masterAddr}
-	s.addr = freeAddr(t)
+	s.addr = testenv.FreeAddr(t)
 	if err := s.start(); err != nil {
 		t.Fatalf("start redis-server --sentinel: %v", err)
 	}
 	t.Cleanup(s.kill)
 	return s
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
 }
 
 // start runs redis-server on s.addr over s.dir and waits until it answers
