@@ -252,13 +252,9 @@ func runConsume(ctx context.Context, cfg *config) (*Result, error) {
 		return nil, err
 	}
 	defer k.close()
-	ends, err := endOffsets(k.client, cfg.topic)
+	_, total, err := endOffsets(k.client, cfg.topic)
 	if err != nil {
 		return nil, err
-	}
-	var total int64
-	for _, e := range ends {
-		total += e
 	}
 	scfg, err := runtimeSaramaConfig()
 	if err != nil {
@@ -339,24 +335,42 @@ sink: {topic: %s}
 		return head + fmt.Sprintf(`source: {topics: [%s], event_time: event.ts, event_id: event.id}
 dedup: {enabled: true, ttl: 10m}
 steps:
-  - aggregate:
-      name: per_user
-      key: event.user
-      window: {tumbling: 1m}
-      values: {n: count(), total: sum(event.v)}
+%s
 sink: {topic: %s}
-`, topic, out)
+`, topic, aggregateStep, out)
 	default: // c, d, e
 		return head + fmt.Sprintf(`source: {topics: [%s], event_time: event.ts}
 steps:
-  - aggregate:
+%s
+sink: {topic: %s}
+`, topic, aggregateStep, out)
+	}
+}
+
+// aggregateStep is the aggregation of scenarios c to f and of the latency
+// run (which adds emit: on_update): counts and sums per user and minute.
+const aggregateStep = `  - aggregate:
       name: per_user
       key: event.user
       window: {tumbling: 1m}
-      values: {n: count(), total: sum(event.v)}
-sink: {topic: %s}
-`, topic, out)
+      values: {n: count(), total: sum(event.v)}`
+
+// newBenchWorker opens backend's store for tag, wraps it to count its
+// calls, and makes a Worker of p over it in group eddybench-<run>-<tag>.
+// Closing the countingStore closes the store.
+func newBenchWorker(ctx context.Context, cfg *config, p *pipeline.Pipeline, backend, tag string) (*processor.Worker, *countingStore, error) {
+	st, err := openStore(ctx, cfg, backend, tag)
+	if err != nil {
+		return nil, nil, err
 	}
+	cs := &countingStore{Store: st}
+	w, err := processor.New(p, processor.WithStore(cs), processor.WithBrokers(cfg.brokers...),
+		processor.WithGroup("eddybench-"+cfg.run+"-"+tag))
+	if err != nil {
+		_ = st.Close()
+		return nil, nil, err
+	}
+	return w, cs, nil
 }
 
 func scenarioBackend(s string) string {
@@ -376,13 +390,9 @@ func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 		return nil, err
 	}
 	defer k.close()
-	ends, err := endOffsets(k.client, cfg.topic)
+	ends, total, err := endOffsets(k.client, cfg.topic)
 	if err != nil {
 		return nil, err
-	}
-	var total int64
-	for _, e := range ends {
-		total += e
 	}
 	tag := cfg.scenario + newRunID()
 	out := "eddybench-" + cfg.run + "-out-" + tag
@@ -393,17 +403,11 @@ func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg, scenarioBackend(cfg.scenario), tag)
+	w, cs, err := newBenchWorker(ctx, cfg, p, scenarioBackend(cfg.scenario), tag)
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
-	cs := &countingStore{Store: st}
-	w, err := processor.New(p, processor.WithStore(cs), processor.WithBrokers(cfg.brokers...),
-		processor.WithGroup("eddybench-"+cfg.run+"-"+tag))
-	if err != nil {
-		return nil, err
-	}
+	defer cs.Close()
 	prof := &profiler{path: cfg.cpuprofile}
 	defer prof.stop()
 	var mem memDelta

@@ -297,7 +297,7 @@ func (f *failover) caughtUp(ctx context.Context, timeout time.Duration) error {
 		return err
 	}
 	defer k.close()
-	ends, err := endOffsets(k.client, f.topic)
+	ends, _, err := endOffsets(k.client, f.topic)
 	if err != nil {
 		return err
 	}

@@ -85,21 +85,23 @@ func (k *kafka) createTopic(topic string, n int) error {
 	}
 }
 
-// endOffsets returns the next offset of every partition of topic.
-func endOffsets(client sarama.Client, topic string) (map[int32]int64, error) {
+// endOffsets returns the next offset of every partition of topic, and
+// their sum (the number of records, on a topic nothing was deleted from).
+func endOffsets(client sarama.Client, topic string) (ends map[int32]int64, total int64, err error) {
 	ps, err := client.Partitions(topic)
 	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
+		return nil, 0, fmt.Errorf("partitions of %s: %w", topic, err)
 	}
-	out := make(map[int32]int64, len(ps))
+	ends = make(map[int32]int64, len(ps))
 	for _, p := range ps {
 		off, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
-			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p, err)
+			return nil, 0, fmt.Errorf("end offset of %s/%d: %w", topic, p, err)
 		}
-		out[p] = off
+		ends[p] = off
+		total += off
 	}
-	return out, nil
+	return ends, total, nil
 }
 
 // appendEvent appends one event, padded to size bytes:
@@ -169,29 +171,7 @@ func produceAll(ctx context.Context, brokers []string, topic string, n, size int
 	}
 	var acked, failed atomic.Int64
 	var firstErr atomic.Value
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		succ, errs := p.Successes(), p.Errors()
-		for succ != nil || errs != nil {
-			select {
-			case _, ok := <-succ:
-				if !ok {
-					succ = nil
-					continue
-				}
-				acked.Add(1)
-			case e, ok := <-errs:
-				if !ok {
-					errs = nil
-					continue
-				}
-				if failed.Add(1) == 1 {
-					firstErr.Store(e.Err)
-				}
-			}
-		}
-	}()
+	done := countAnswers(p, &acked, &failed, &firstErr)
 	var buf []byte
 	for i := 0; i < n; i++ {
 		if i%10000 == 0 && ctx.Err() != nil {
@@ -212,6 +192,36 @@ func produceAll(ctx context.Context, brokers []string, topic string, n, size int
 	return int(acked.Load()), nil
 }
 
+// countAnswers counts p's acks and errors until both channels close (after
+// AsyncClose), then closes the channel it returns. The first error is
+// kept in firstErr, unless that is nil.
+func countAnswers(p sarama.AsyncProducer, acked, failed *atomic.Int64, firstErr *atomic.Value) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		succ, errs := p.Successes(), p.Errors()
+		for succ != nil || errs != nil {
+			select {
+			case _, ok := <-succ:
+				if !ok {
+					succ = nil
+					continue
+				}
+				acked.Add(1)
+			case e, ok := <-errs:
+				if !ok {
+					errs = nil
+					continue
+				}
+				if failed.Add(1) == 1 && firstErr != nil {
+					firstErr.Store(e.Err)
+				}
+			}
+		}
+	}()
+	return done
+}
+
 // pacer produces events at a steady rate until its context ends, each
 // carrying its produce time in pt.
 type pacer struct {
@@ -230,27 +240,7 @@ func (pc *pacer) run(ctx context.Context, brokers []string, topic string, rate, 
 	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		succ, errs := p.Successes(), p.Errors()
-		for succ != nil || errs != nil {
-			select {
-			case _, ok := <-succ:
-				if !ok {
-					succ = nil
-					continue
-				}
-				pc.acked.Add(1)
-			case _, ok := <-errs:
-				if !ok {
-					errs = nil
-					continue
-				}
-				pc.failed.Add(1)
-			}
-		}
-	}()
+	done := countAnswers(p, &pc.acked, &pc.failed, nil)
 	start := time.Now()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()

@@ -11,7 +11,6 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/eddy-streams/eddy/pipeline"
-	"github.com/eddy-streams/eddy/processor"
 )
 
 // LatencyResult is the end-to-end latency scenario's measurement.
@@ -52,14 +51,10 @@ func latencyYAML(brokers []string, topic, out string) string {
 kafka: {brokers: %q}
 source: {topics: [%s], event_time: event.ts}
 steps:
-  - aggregate:
-      name: per_user
-      key: event.user
-      window: {tumbling: 1m}
-      values: {n: count(), total: sum(event.v)}
+%s
       emit: on_update
 sink: {topic: %s}
-`, brokers, topic, out)
+`, brokers, topic, aggregateStep, out)
 }
 
 // tracker matches outputs to the events they count. Per (key, window) it
@@ -141,17 +136,11 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg, "redis", tag)
+	w, cs, err := newBenchWorker(ctx, cfg, p, "redis", tag)
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
-	cs := &countingStore{Store: st}
-	w, err := processor.New(p, processor.WithStore(cs), processor.WithBrokers(cfg.brokers...),
-		processor.WithGroup("eddybench-"+cfg.run+"-"+tag))
-	if err != nil {
-		return nil, err
-	}
+	defer cs.Close()
 	wctx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
 	werr := make(chan error, 1)
