@@ -25,6 +25,7 @@ type options struct {
 	opTimeout   time.Duration
 	cacheSize   int
 	onOutput    func(*Record)
+	onFlush     FlushHook
 }
 
 func defaultOptions() options {

@@ -572,6 +572,7 @@ func (t *task) flush(ctx context.Context) error {
 	// acknowledged they leave the buffer: if (b) fails and the flush is
 	// retried (at revocation, say), only the commit is repeated.
 	if len(t.out) > 0 {
+		t.flushHook(ctx, BeforeProduce)
 		err := t.retry(ctx, "produce", func(context.Context) error {
 			return t.produce()
 		})
@@ -583,6 +584,7 @@ func (t *task) flush(ctx context.Context) error {
 		t.out = t.out[:0]
 	}
 	// (b) one atomic write, conditioned on our epoch.
+	t.flushHook(ctx, BeforeCommit)
 	c := t.state.commit(t.epoch, t.last, encodeMeta(t.meta))
 	if t.w.p.Spec.Dedup.Enabled {
 		c.IDs, c.IDTTL = t.ids.Pending(), t.w.p.Spec.Dedup.TTL
@@ -594,6 +596,7 @@ func (t *task) flush(ctx context.Context) error {
 	}
 	t.state.committed()
 	t.stored = t.last
+	t.flushHook(ctx, AfterCommit)
 	// (c) the Kafka offset: the next message to read.
 	t.marked = t.stored + 1
 	t.sess.MarkOffset(t.part.Topic, t.part.Partition, t.marked, "")

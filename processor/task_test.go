@@ -129,14 +129,15 @@ func newHarness(t *testing.T, dedup bool, maxMessages int, interval string, stor
 	return newHarnessYAML(t, fmt.Sprintf(testPipeline, dedup, maxMessages, interval), store)
 }
 
-func newHarnessYAML(t *testing.T, yaml string, store statedb.Store) *harness {
+func newHarnessYAML(t *testing.T, yaml string, store statedb.Store, opts ...Option) *harness {
 	t.Helper()
 	p, err := pipeline.Parse("unit.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fs := &flakyStore{Store: store}
-	w, err := New(p, WithStore(fs), WithLogger(zaptest.NewLogger(t)), WithRetryBackoff(20*time.Millisecond))
+	opts = append([]Option{WithStore(fs), WithLogger(zaptest.NewLogger(t)), WithRetryBackoff(20 * time.Millisecond)}, opts...)
+	w, err := New(p, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
