@@ -238,7 +238,11 @@ var figure = regexp.MustCompile(`\d+ of \d+ windows \w+|zombie \S+ committed par
 
 func summarize(out string) string {
 	if ms := figure.FindAllString(out, -1); len(ms) > 0 {
-		return strings.Join(dedupe(ms), ", ")
+		ms = dedupe(ms)
+		if len(ms) > 2 {
+			ms = append(ms[:2], fmt.Sprintf("and %d more", len(ms)-2))
+		}
+		return strings.Join(ms, ", ")
 	}
 	for line := range strings.Lines(out) {
 		if s := strings.TrimSpace(line); strings.HasPrefix(s, "--- FAIL") || strings.HasPrefix(s, "panic:") {
