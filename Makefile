@@ -5,6 +5,8 @@
 #   make test           services, then every test with -race
 #   make lint           gofmt, go vet, staticcheck
 #   make build          bin/worker
+#   make mutate         the mutation check (mutations.yaml): every mutation killed
+#   make faults         injected faults (mutations.yaml, fault: true) vs the chaos test
 #
 # State of the services lives in $(EDDY_SERVICES_DIR) (default
 # /tmp/eddy-services); KAFKA_VERSION picks the broker (default 3.9.2).
@@ -14,7 +16,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS   ?= -race -count=1 -timeout 25m
 PKGS        ?= ./...
 
-.PHONY: all services services-down services-status test lint build chaos bench
+.PHONY: all services services-down services-status test lint build chaos bench mutate faults
 
 all: lint build
 
@@ -46,6 +48,20 @@ build:
 # five minutes in all.
 chaos: services
 	$(GO) test -tags chaos -count=1 -timeout 15m -v ./integration/chaos/
+
+# mutate: services, then each mutation of mutations.yaml applied alone to a
+# scratch copy of the tree (scripts/mutate); fails unless the tests named
+# for each kill it. About 6 minutes on 2 cores. MUTATE=name,... runs some.
+MUTATE ?=
+mutate: services
+	$(GO) run ./scripts/mutate -list mutations.yaml $(if $(MUTATE),-only $(MUTATE))
+
+# faults: the injected faults of mutations.yaml (fault: true), each against
+# the chaos test on Redis state; prints each verdict and the figure the
+# chaos test reports (wrong windows, a zombie's commit). About 4 minutes
+# per fault; not run by CI.
+faults: services
+	$(GO) run ./scripts/mutate -list mutations.yaml -faults $(if $(MUTATE),-only $(MUTATE))
 
 # bench: services, then the benchmark program (bench/, see BENCHMARKS.md):
 # throughput, latency and failover measured in one run, about 5 minutes on
