@@ -133,3 +133,12 @@ func TestWorkerLog(t *testing.T) {
 		t.Errorf("since %v: %v", at, es)
 	}
 }
+
+func TestUnseenLine(t *testing.T) {
+	if got := unseenLine(0, 500); got != "events never seen in an output: 0 of 500" {
+		t.Errorf("none unseen: %q", got)
+	}
+	if got := unseenLine(3, 497); got != "NOTE: events never seen in an output: 3 of 500 (not in the percentiles above)" {
+		t.Errorf("3 unseen: %q", got)
+	}
+}

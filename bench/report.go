@@ -215,6 +215,7 @@ func (r *Report) print(w io.Writer) {
 		x := l.Latency
 		fmt.Fprintf(w, "\nend-to-end latency (d, emit on_update, %d keys: %.2f outputs/event) at %d events/s (achieved %.0f/s, final lag %d): p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples; flush p50 %.1f ms p99 %.1f ms; peak RSS %.0f MB)\n",
 			x.Keys, x.OutputsPerEvent, x.TargetRate, x.AchievedRate, x.FinalLag, x.P50Ms, x.P90Ms, x.P99Ms, x.MaxMs, x.Samples, x.FlushP50Ms, x.FlushP99Ms, l.PeakRSSMB)
+		fmt.Fprintf(w, "%s\n", unseenLine(x.Unseen, x.Samples))
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(w, "\nfailover (two worker processes, Redis state, SIGKILL one; session timeout %d ms, heartbeat %d ms; producer %d events/s):\n",
@@ -230,4 +231,13 @@ func (r *Report) print(w io.Writer) {
 		}
 		_ = tw.Flush()
 	}
+}
+
+// unseenLine says how many events of the latency run were never seen in an
+// output (their latency is not in the percentiles); any is worth a look.
+func unseenLine(unseen, samples int) string {
+	if unseen == 0 {
+		return fmt.Sprintf("events never seen in an output: 0 of %d", samples)
+	}
+	return fmt.Sprintf("NOTE: events never seen in an output: %d of %d (not in the percentiles above)", unseen, unseen+samples)
 }
