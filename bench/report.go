@@ -58,15 +58,18 @@ type FillResult struct {
 
 // Machine describes where the run happened.
 type Machine struct {
-	CPUs       int    `json:"cpus"`
-	CPUModel   string `json:"cpu_model"`
-	MemoryGB   string `json:"memory_gb"`
-	Go         string `json:"go"`
-	Kafka      string `json:"kafka"`
-	Redis      string `json:"redis"`
-	MariaDB    string `json:"mariadb"`
-	LoadBefore string `json:"load_before"`
-	LoadAfter  string `json:"load_after"`
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model"`
+	MemoryGB string `json:"memory_gb"`
+	Go       string `json:"go"`
+	Kafka    string `json:"kafka"`
+	Redis    string `json:"redis"`
+	// RedisPersistence is the state Redis's appendonly and appendfsync,
+	// read back from the server (the README recommends yes / everysec).
+	RedisPersistence string `json:"redis_persistence"`
+	MariaDB          string `json:"mariadb"`
+	LoadBefore       string `json:"load_before"`
+	LoadAfter        string `json:"load_after"`
 }
 
 func describeMachine(ctx context.Context, cfg *config) Machine {
@@ -94,6 +97,9 @@ func describeMachine(ctx context.Context, cfg *config) Machine {
 				m.Redis = v
 			}
 		}
+	}
+	if kv, err := rdb.ConfigGet(cctx, "append*").Result(); err == nil {
+		m.RedisPersistence = fmt.Sprintf("appendonly %s, appendfsync %s", kv["appendonly"], kv["appendfsync"])
 	}
 	_ = rdb.Close()
 	if db, err := sql.Open("mysql", cfg.mysql); err == nil {
@@ -188,9 +194,9 @@ func (r *Report) print(w io.Writer) {
 		fmt.Fprintf(w, ", GOGC=%s", r.Params.GOGC)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%d CPUs (%s), %s GB, %s, Kafka %s, Redis %s, MariaDB %s; load %s -> %s\n\n",
+	fmt.Fprintf(w, "%d CPUs (%s), %s GB, %s, Kafka %s, Redis %s (%s), MariaDB %s; load %s -> %s\n\n",
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryGB, r.Machine.Go, r.Machine.Kafka, r.Machine.Redis,
-		r.Machine.MariaDB, r.Machine.LoadBefore, r.Machine.LoadAfter)
+		r.Machine.RedisPersistence, r.Machine.MariaDB, r.Machine.LoadBefore, r.Machine.LoadAfter)
 	if len(r.Scenarios) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "scenario\tevents/s\t/a\tCPU µs/event\tcores\tstore calls/event\tevents/flush\tflush p50 ms\tflush p99 ms\tcommit p50 ms\tcommit p99 ms\toutputs\talloc B/event\tpeak RSS MB\t")
