@@ -62,6 +62,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	if *instance != "" {
 		opts = append(opts, processor.WithInstanceID(*instance))
 	}
+	opts = append(opts, chaosOptions(log)...)
 	w, err := processor.New(p, opts...)
 	if err != nil {
 		return err

@@ -33,13 +33,9 @@ const (
 	numKeys    = 200
 	dupRate    = 0.02
 	minKills   = 10
-	// zombieAttempts bounds the freeze-and-resume episodes. A frozen worker
-	// attempts a late commit (and is fenced) only if it gets to its commit
-	// before it learns that its session is over: when the heartbeat that
-	// tells it lands during a store call of its batch, the batch is
-	// abandoned before the commit, and the episode is tried again (about
-	// half the episodes end that way on MariaDB).
-	zombieAttempts = 5
+	// msgChaosFreeze is what the chaos build of the worker logs when it
+	// freezes itself before a state commit (cmd/worker/chaos_hook.go).
+	msgChaosFreeze = "chaos: freezing before the state commit"
 )
 
 // pipelineYAML is the pipeline every worker runs: name, brokers, balance,
@@ -235,7 +231,7 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 			if !producing {
 				// A frozen worker can only be caught committing late
 				// while there is input to commit.
-				r.zombieNote += " [input exhausted: no more attempts]"
+				r.zombieNote += " [input exhausted before the zombie episode]"
 				zombieDone = true
 				break
 			}
@@ -246,12 +242,8 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 			})
 			time.Sleep(3 * time.Second)
 			r.zombieTries++
-			fenced, note := zombie(t, c, rnd)
-			r.zombieNote += note
-			if fenced {
-				r.zombieFenced = true
-			}
-			zombieDone = fenced || r.zombieTries >= zombieAttempts
+			r.zombieFenced, r.zombieNote = zombie(t, c, rnd)
+			zombieDone = true
 		default:
 			// Kills come in threes: a random worker restarted with the
 			// same instance id; the owner of a partition killed as its
@@ -383,7 +375,7 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 
 	// The zombie and the replay.
 	if !r.zombieFenced {
-		t.Errorf("no frozen worker was fenced after %d episode(s):%s", r.zombieTries, r.zombieNote)
+		t.Errorf("the frozen worker's commit was not fenced (seed %d):%s", seed, r.zombieNote)
 	}
 	fromStart := 0
 	for part := range int32(partitions) {
@@ -470,9 +462,12 @@ func killOnOutput(c *cluster, outputs <-chan int32, timeout time.Duration) *proc
 	}
 }
 
-// zombie freezes the worker holding the most partitions until others have
-// claimed them all, resumes it, and reports whether it logged that it was
-// fenced. A frozen worker must never commit once another has claimed its
+// zombie freezes the worker holding the most partitions right before one
+// of its tasks commits state (SIGUSR1 to the chaos build of the worker:
+// it stops itself there), waits until others have claimed all its
+// partitions, resumes it, and reports whether the task frozen before its
+// commit was fenced, which it must be: its epoch is no longer the
+// partition's. No frozen worker may commit once another has claimed its
 // partition: its release may not report a stored offset beyond the one
 // the new owner claimed at.
 func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
@@ -490,10 +485,26 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 		}
 		return z != nil
 	})
-	if err := z.signal(syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP %s: %v", z.slot, err)
+	before := len(readLog(z.log))
+	if err := z.signal(syscall.SIGUSR1); err != nil {
+		t.Fatalf("SIGUSR1 %s: %v", z.slot, err)
 	}
+	var frozen int32 = -1
+	waitFor(t, 30*time.Second, z.slot+" frozen before a state commit", func() bool {
+		lines := readLog(z.log)
+		for _, l := range lines[min(before, len(lines)):] {
+			if l.Msg == msgChaosFreeze && l.Partition != nil {
+				frozen = *l.Partition
+			}
+		}
+		return frozen >= 0 && z.stopped()
+	})
 	stopped := time.Now()
+	if _, ok := parts[frozen]; !ok { // claimed since the choice: take its epoch too
+		for p, e := range owned(z.log) {
+			parts[p] = e
+		}
+	}
 	// takenAt: per frozen partition, the stored offset of the first claim
 	// by another worker at a newer epoch.
 	takenAt := map[int32]int64{}
@@ -569,18 +580,17 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 			}
 		}
 	}
-	fenced := false
+	fenced := outcome[frozen] == "fenced"
 	var ps []string
 	for _, part := range keys(parts) {
 		o := outcome[part]
 		if o == "" {
 			o = "no outcome logged"
 		}
-		fenced = fenced || o == "fenced"
 		ps = append(ps, fmt.Sprintf("%d: %s", part, o))
 	}
-	note := fmt.Sprintf(" [%s (%s) frozen, its partitions claimed by others %s later; on resume %s]",
-		z.slot, z.instance, movedAfter.Round(100*time.Millisecond), strings.Join(ps, ", "))
+	note := fmt.Sprintf(" [%s (%s) frozen before the commit of partition %d, its partitions claimed by others %s later; on resume %s]",
+		z.slot, z.instance, frozen, movedAfter.Round(100*time.Millisecond), strings.Join(ps, ", "))
 	t.Log("zombie:" + note)
 	return fenced, note
 }

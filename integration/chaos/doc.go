@@ -47,15 +47,16 @@
 //     the live group, after which every partition must be claimed again
 //     from offset 0 and the store's offset watermarks must skip what it
 //     already holds;
-//   - freezes one worker with SIGSTOP until the others have claimed its
+//   - freezes one worker exactly before one of its tasks commits state
+//     (SIGUSR1 to the chaos build of the worker, go build -tags chaos:
+//     the task, its outputs produced, stops the process with SIGSTOP;
+//     cmd/worker/chaos_hook.go), waits until the others have claimed its
 //     partitions (a newer epoch in their logs), then resumes it with
-//     SIGCONT: its log must say "partition fenced by a newer owner", and
-//     it must never release a partition with a stored offset beyond the
-//     one its successor claimed at (a late commit that got through). A
-//     frozen worker that learns its session is over before it reaches
-//     its commit abandons its batch instead, with nothing to fence; the
-//     episode is then tried again, up to five times, while there is
-//     input.
+//     SIGCONT: the frozen task's commit must be refused, its log saying
+//     "partition fenced by a newer owner", and no partition of the
+//     frozen worker may be released with a stored offset beyond the one
+//     its successor claimed at (a late commit that got through). One
+//     episode: the fence is certain by construction, not by luck.
 //
 // Then it writes one closing event per partition far in the future, waits
 // until the group's lag is 0 and no window timer is left open, stops the

@@ -4,6 +4,7 @@ package chaos_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -21,7 +22,9 @@ import (
 func buildWorker(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "worker")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/eddy-streams/eddy/cmd/worker")
+	// The chaos build: SIGUSR1 freezes it before its next state commit
+	// (cmd/worker/chaos_hook.go).
+	cmd := exec.Command("go", "build", "-tags", "chaos", "-o", bin, "github.com/eddy-streams/eddy/cmd/worker")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/worker: %v\n%s", err, out)
 	}
@@ -38,6 +41,19 @@ type proc struct {
 	started  time.Time
 	done     chan struct{} // closed when the process has exited
 	state    *os.ProcessState
+}
+
+// stopped reports whether the process is stopped (state T in
+// /proc/<pid>/stat).
+func (p *proc) stopped() bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: comm may hold spaces, the state follows the
+	// last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'T'
 }
 
 // signal sends sig to the process's group.
