@@ -51,7 +51,7 @@ chaos: services
 
 # mutate: services, then each mutation of mutations.yaml applied alone to a
 # scratch copy of the tree (scripts/mutate); fails unless the tests named
-# for each kill it. About 6 minutes on 2 cores. MUTATE=name,... runs some.
+# for each kill it. About 4–5 minutes on 2 cores. MUTATE=name,... runs some.
 MUTATE ?=
 mutate: services
 	$(GO) run ./scripts/mutate -list mutations.yaml $(if $(MUTATE),-only $(MUTATE))
