@@ -30,11 +30,13 @@ func TestLoadFull(t *testing.T) {
 	if p.File != "testdata/full.yaml" {
 		t.Errorf("File = %q", p.File)
 	}
+	on := true
 	wantKafka := KafkaConfig{
 		Brokers: []string{"k1:9092", "k2:9093"}, Group: "eddy-clicks", Balance: BalanceCooperativeSticky,
 		InstanceID: "worker-0", Version: "3.9.0", ClientID: "eddy-test", SessionTimeout: DefaultSessionTimeout,
-		SASL: &SASLConfig{Mechanism: SASLScramSHA512, Username: "eddy", Password: "s3cret-pass"},
-		TLS:  &TLSConfig{Enabled: true, CAFile: "/etc/eddy/ca.pem", ServerName: "kafka.internal"},
+		Transactions: &on,
+		SASL:         &SASLConfig{Mechanism: SASLScramSHA512, Username: "eddy", Password: "s3cret-pass"},
+		TLS:          &TLSConfig{Enabled: true, CAFile: "/etc/eddy/ca.pem", ServerName: "kafka.internal"},
 	}
 	if !reflect.DeepEqual(s.Kafka, wantKafka) {
 		t.Errorf("Kafka = %+v\nwant    %+v", s.Kafka, wantKafka)
@@ -136,10 +138,11 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	on := true
 	want := Spec{
 		Name: "mirror",
 		Kafka: KafkaConfig{Brokers: []string{"localhost:9092"}, Group: "eddy-mirror", Balance: BalanceSticky,
-			Version: DefaultKafkaVersion, ClientID: "eddy", SessionTimeout: DefaultSessionTimeout},
+			Version: DefaultKafkaVersion, ClientID: "eddy", SessionTimeout: DefaultSessionTimeout, Transactions: &on},
 		Source: SourceConfig{Topics: []string{"in"}, Format: FormatJSON, Start: StartEarliest},
 		State:  StateConfig{Backend: BackendMemory},
 		Dedup:  DedupConfig{Enabled: false, TTL: 24 * time.Hour},

@@ -55,11 +55,21 @@ type KafkaConfig struct {
 	// (group.min.session.timeout.ms, 6s by default). Heartbeats go every
 	// third of it. Default 10s.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// Transactions fences the outputs: each partition task produces through
+	// its own transactional producer (transactional.id
+	// "eddy-<group>-<topic>-<partition>"), so that a frozen former owner
+	// cannot publish after the partition moved. Consumers of the outputs
+	// must read with isolation.level=read_committed. Default true; false
+	// keeps one idempotent producer per worker (outputs not fenced).
+	Transactions *bool `yaml:"transactions"`
 	// SASL, when set, authenticates to the brokers.
 	SASL *SASLConfig `yaml:"sasl"`
 	// TLS, when set and enabled, encrypts the broker connections.
 	TLS *TLSConfig `yaml:"tls"`
 }
+
+// TransactionsOn reports whether kafka.transactions is on (the default).
+func (k *KafkaConfig) TransactionsOn() bool { return k.Transactions == nil || *k.Transactions }
 
 // SASLConfig is kafka.sasl.
 type SASLConfig struct {

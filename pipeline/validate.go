@@ -208,6 +208,10 @@ func (c *checker) kafka() {
 	if k.ClientID == "" {
 		k.ClientID = DefaultClientID
 	}
+	if k.Transactions == nil {
+		on := true
+		k.Transactions = &on
+	}
 	c.positive("kafka.session_timeout", &k.SessionTimeout, DefaultSessionTimeout)
 	if k.SessionTimeout > 0 && (k.SessionTimeout < time.Second || k.SessionTimeout > 30*time.Minute) {
 		c.fail("kafka.session_timeout", "must be between 1s and 30m, got %s", k.SessionTimeout)

@@ -643,6 +643,7 @@ func (o *aggOp) result(t *task, group string, w windows.Window, acc *windows.Acc
 		Key: group, Event: ev, ID: id, outID: id,
 		Time:  time.UnixMilli(w.End - 1).UTC(),
 		Topic: t.part.Topic, Partition: t.part.Partition, Offset: t.last,
+		version: t.last, versioned: kind == "update",
 	}
 }
 

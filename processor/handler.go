@@ -12,8 +12,9 @@ import (
 // goroutine per claimed partition: that goroutine is the partition task.
 type handler struct {
 	w        *Worker
-	producer sarama.SyncProducer
-	client   sarama.Client // the consumer's, for partition counts; nil in unit tests
+	producer sarama.SyncProducer // shared, idempotent; nil with transactions
+	newTxn   txnProducerFactory  // per-partition transactional producers; nil without
+	client   sarama.Client       // the consumer's, for partition counts; nil in unit tests
 
 	mu     sync.Mutex
 	stop   chan struct{}

@@ -24,6 +24,14 @@ const (
 	HeaderPipeline  = "eddy-pipeline"
 )
 
+// VersionHeader is the header of every emit: on_update output: the source
+// offset (decimal) of the last event of the batch that produced it. For a
+// (key, window) its outputs' versions increase with the events they
+// include, whichever worker produced them: a consumer that cannot read
+// with read_committed keeps, per (key, window), the record with the
+// highest version.
+const VersionHeader = "eddy-version"
+
 // outputID is the deterministic ID of the n-th output derived from the
 // event with ID eventID: the same on every replay of that event. It is the
 // hex of the first 16 bytes of SHA-256(pipelineName 0 kind 0 eventID 0 n),
@@ -69,6 +77,7 @@ func (t *task) sink(recs []*Record) {
 	encs := make([]sarama.ByteEncoder, 2*len(recs))
 	hdrBuf := make([]sarama.RecordHeader, 0, len(recs))
 	idKey := []byte(IDHeader)
+	versionKey := []byte(VersionHeader)
 	// Keys and IDs (32 bytes); a part taken before it grew keeps the old
 	// array, whose contents do not change.
 	bytes := make([]byte, 0, len(recs)*(32+len(recs[0].Key)+8))
@@ -99,6 +108,11 @@ func (t *task) sink(recs []*Record) {
 		bytes = append(bytes, id...)
 		h0 := len(hdrBuf)
 		hdrBuf = append(hdrBuf, sarama.RecordHeader{Key: idKey, Value: bytes[b0:len(bytes):len(bytes)]})
+		if r.versioned {
+			b0 = len(bytes)
+			bytes = strconv.AppendInt(bytes, r.version, 10)
+			hdrBuf = append(hdrBuf, sarama.RecordHeader{Key: versionKey, Value: bytes[b0:len(bytes):len(bytes)]})
+		}
 		for k, v := range r.Headers {
 			if !strings.HasPrefix(k, "eddy-") {
 				hdrBuf = append(hdrBuf, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})

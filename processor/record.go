@@ -38,6 +38,11 @@ type Record struct {
 	srcKey []byte
 	// outID, when set, is the output's deterministic ID (window results).
 	outID string
+	// version, when versioned, is the eddy-version header of an on_update
+	// output: the source offset of the last event of the batch that
+	// produced it.
+	version   int64
+	versioned bool
 }
 
 // Processor is custom Go code that runs as a pipeline step:

@@ -29,7 +29,8 @@ var errBroken = errors.New("processor: batch abandoned midway")
 //     messages at or below W are already applied and are skipped;
 //  2. process a batch: decode, event ID, dedup, steps; state changes go to
 //     the cache, outputs to a buffer;
-//  3. flush: (a) produce the outputs and wait for their acks, (b) commit
+//  3. flush: (a) produce the outputs and wait for their acks (one Kafka
+//     transaction with kafka.transactions, see txn.go), (b) commit
 //     state + event IDs + new W in one atomic, epoch-fenced store write,
 //     (c) mark the Kafka offset (committed by the session's committer).
 type task struct {
@@ -60,6 +61,10 @@ type task struct {
 	ids      *dedup.Tracker
 
 	next atomic.Int64 // next offset to process, for lag
+
+	// tx is the partition's transactional producer (kafka.transactions);
+	// nil: the worker's shared idempotent producer (see txn.go).
+	tx sarama.SyncProducer
 
 	// broken is set when a batch failed midway (its context ended during
 	// a retry): the cache and buffers then hold part of a batch, and
@@ -103,6 +108,13 @@ func (t *task) lag() int64 {
 // the session ends, then a final flush.
 func (t *task) run() error {
 	ctx := t.sess.Context()
+	// The producer first: its initialisation fences the previous owner's
+	// producer before this task takes the store epoch (see txn.go).
+	defer t.closeTxn()
+	if err := t.startTxn(ctx); err != nil {
+		t.drain()
+		return nil
+	}
 	if err := t.acquire(ctx); err != nil {
 		t.drain()
 		return nil // the session is over; the partition goes to its next owner
@@ -397,7 +409,10 @@ func (t *task) retry(ctx context.Context, what string, f func(context.Context) e
 			}
 			return nil
 		}
-		if errors.Is(err, statedb.ErrFenced) {
+		if errors.Is(err, statedb.ErrFenced) || errors.Is(err, errFenced) {
+			if !errors.Is(err, statedb.ErrFenced) {
+				t.log.Warn(what+" fenced", zap.Error(err))
+			}
 			return errFenced
 		}
 		if ctx.Err() != nil {
@@ -623,8 +638,12 @@ func (t *task) flush(ctx context.Context) error {
 }
 
 // produce sends the buffered messages and waits for their acks. On a
-// partial failure only the failed messages are kept for the retry.
+// partial failure only the failed messages are kept for the retry. With a
+// transactional producer they go in one transaction (produceTxn).
 func (t *task) produce() error {
+	if t.tx != nil {
+		return t.produceTxn()
+	}
 	err := t.h.producer.SendMessages(t.out)
 	if err == nil {
 		return nil

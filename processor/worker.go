@@ -108,11 +108,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.checkTopics(client); err != nil {
 		return err
 	}
-	producer, err := sarama.NewSyncProducer(w.o.brokers, cfg)
-	if err != nil {
-		return fmt.Errorf("processor: producer: %w", err)
+	h := &handler{w: w, client: client}
+	if w.p.Spec.Kafka.TransactionsOn() {
+		// One transactional producer per partition task (txn.go).
+		h.newTxn = w.newTxnFactory(cfg)
+	} else {
+		producer, err := sarama.NewSyncProducer(w.o.brokers, cfg)
+		if err != nil {
+			return fmt.Errorf("processor: producer: %w", err)
+		}
+		defer producer.Close()
+		h.producer = producer
 	}
-	defer producer.Close()
 	group, err := sarama.NewConsumerGroupFromClient(w.group, client)
 	if err != nil {
 		return fmt.Errorf("processor: consumer group %q: %w", w.group, err)
@@ -131,7 +138,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 
-	h := &handler{w: w, producer: producer, client: client}
 	w.log.Info("worker started", zap.String("group", w.group),
 		zap.Strings("topics", w.p.Spec.Source.Topics), zap.Strings("brokers", w.o.brokers))
 	backoff := 100 * time.Millisecond
@@ -208,6 +214,9 @@ func (w *Worker) saramaConfig() (*sarama.Config, error) {
 		cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
 	}
 	cfg.Consumer.Return.Errors = true
+	// Read only committed records: a transactional upstream (another eddy
+	// pipeline) publishes aborted records too.
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.ChannelBufferSize = max(256, s.Flush.MaxMessages)
 	// A flush may run for a while (an outage pauses the task); the claim
 	// must not be taken away for being slow to read.

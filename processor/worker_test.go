@@ -43,6 +43,7 @@ sink: {topic: out}
 		{"instance id", cfg.Consumer.Group.InstanceId, "pod-1"},
 		{"idempotent producer", cfg.Producer.Idempotent, true},
 		{"acks", cfg.Producer.RequiredAcks, sarama.WaitForAll},
+		{"isolation", cfg.Consumer.IsolationLevel, sarama.ReadCommitted},
 		{"version", cfg.Version, sarama.V3_6_0_0},
 	} {
 		if c.got != c.want {
