@@ -3,7 +3,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"sort"
 	"testing"
 	"time"
 
@@ -58,59 +57,14 @@ func (s *syncProducer) send(topic string, msgs []*sarama.ProducerMessage) error 
 	return nil
 }
 
-// readTopic reads every record of topic up to the end offsets it has when
-// called, sorted by partition and offset. The topic must be quiet (its
-// writers stopped) for the result to be complete.
+// readTopic reads every committed record of topic up to the last stable
+// offsets it has when called, sorted by partition and offset, as a
+// read_committed consumer sees them (testenv.ReadCommitted: outputs are
+// transactional, and their markers occupy offsets). The topic must be
+// quiet (its writers stopped) for the result to be complete.
 func readTopic(t *testing.T, brokers []string, topic string, timeout time.Duration) []*sarama.ConsumerMessage {
 	t.Helper()
-	client, err := sarama.NewClient(brokers, testenv.SaramaConfig())
-	if err != nil {
-		t.Fatalf("kafka client: %v", err)
-	}
-	defer func() { _ = client.Close() }()
-	c, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatalf("consumer: %v", err)
-	}
-	defer func() { _ = c.Close() }()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatalf("partitions of %s: %v", topic, err)
-	}
-	deadline := time.After(timeout)
-	var all []*sarama.ConsumerMessage
-	for _, p := range parts {
-		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatalf("end offset of %s/%d: %v", topic, p, err)
-		}
-		if end == 0 {
-			continue
-		}
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatalf("consume %s/%d: %v", topic, p, err)
-		}
-		for done := false; !done; {
-			select {
-			case m := <-pc.Messages():
-				all = append(all, m)
-				done = m.Offset >= end-1
-			case err := <-pc.Errors():
-				t.Fatalf("consume %s/%d: %v", topic, p, err)
-			case <-deadline:
-				t.Fatalf("reading %s/%d: timed out after %v before offset %d", topic, p, timeout, end-1)
-			}
-		}
-		_ = pc.Close()
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Partition != all[j].Partition {
-			return all[i].Partition < all[j].Partition
-		}
-		return all[i].Offset < all[j].Offset
-	})
-	return all
+	return testenv.ReadCommitted(t, brokers, topic, timeout)
 }
 
 // partitionEnds returns the end offset (the next offset to be written) of

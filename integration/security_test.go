@@ -153,6 +153,7 @@ func secProduce(t *testing.T, brokers []string, cfg *sarama.Config, topic string
 // records arrived or timeout passed, and returns the values.
 func secRead(t *testing.T, brokers []string, cfg *sarama.Config, topic string, want int, timeout time.Duration) []string {
 	t.Helper()
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted // outputs are transactional
 	c, err := sarama.NewConsumer(brokers, cfg)
 	if err != nil {
 		t.Fatalf("consumer over %v: %v", brokers, err)
