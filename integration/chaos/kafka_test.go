@@ -22,7 +22,10 @@ type kafka struct {
 }
 
 func newKafka(brokers []string) (*kafka, error) {
-	client, err := sarama.NewClient(brokers, testenv.SaramaConfig())
+	cfg := testenv.SaramaConfig()
+	// The outputs are transactional: read what read_committed consumers see.
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	client, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -36,11 +39,12 @@ func newKafka(brokers []string) (*kafka, error) {
 
 func (k *kafka) close() { _ = k.admin.Close() } // closes the client too
 
-// ends returns each partition's high-water mark (the next offset).
+// ends returns each partition's last stable offset: its high-water mark
+// (the next offset) once every transaction on it is decided.
 func (k *kafka) ends(topic string, parts int32) (map[int32]int64, error) {
 	out := map[int32]int64{}
 	for p := range parts {
-		off, err := k.client.GetOffset(topic, p, sarama.OffsetNewest)
+		off, err := testenv.LastStableOffset(k.client, topic, p)
 		if err != nil {
 			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p, err)
 		}
@@ -78,7 +82,11 @@ func (k *kafka) committed(group, topic string, parts int32) (map[int32]int64, er
 	return out, nil
 }
 
-// readTopic reads every record of topic below the given end offsets.
+// readTopic reads every committed record of topic below the given end
+// offsets (from ends). Transaction markers and aborted records occupy
+// offsets but are never delivered: a partition is done at the record just
+// below its end, or once the consumer has fetched up to the end and been
+// idle for a while (what is left below it are markers).
 func (k *kafka) readTopic(topic string, ends map[int32]int64, timeout time.Duration) ([]*sarama.ConsumerMessage, error) {
 	c, err := sarama.NewConsumerFromClient(k.client)
 	if err != nil {
@@ -105,11 +113,19 @@ func (k *kafka) readTopic(topic string, ends map[int32]int64, timeout time.Durat
 		if err != nil {
 			return nil, fmt.Errorf("consume %s/%d: %w", topic, p, err)
 		}
+		idle := time.NewTicker(300 * time.Millisecond)
+		got := false
 		for done := false; !done; {
 			select {
 			case m := <-pc.Messages():
-				out = append(out, m)
+				if m.Offset < end {
+					out = append(out, m)
+				}
+				got = true
 				done = m.Offset >= end-1
+			case <-idle.C:
+				done = !got && pc.HighWaterMarkOffset() >= end
+				got = false
 			case err := <-pc.Errors():
 				_ = pc.Close()
 				return nil, fmt.Errorf("consume %s/%d: %w", topic, p, err)
@@ -118,6 +134,7 @@ func (k *kafka) readTopic(topic string, ends map[int32]int64, timeout time.Durat
 				return nil, fmt.Errorf("reading %s/%d: offset %d not reached within %s", topic, p, end-1, timeout)
 			}
 		}
+		idle.Stop()
 		_ = pc.Close()
 	}
 	return out, nil
