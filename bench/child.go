@@ -79,7 +79,7 @@ func runChild(ctx context.Context, cfg *config) error {
 	switch cfg.scenario {
 	case "a":
 		res, err = runConsume(ctx, cfg)
-	case "b", "c", "d", "e", "f":
+	case "b", "c", "d", "e", "f", "g":
 		res, err = runPipeline(ctx, cfg)
 	case "latency":
 		res, err = runLatency(ctx, cfg)
@@ -318,7 +318,9 @@ func runConsume(ctx context.Context, cfg *config) (*Result, error) {
 // pipelineYAML is the pipeline of a throughput scenario; maxMessages > 0
 // sets its flush.max_messages.
 func pipelineYAML(s string, brokers []string, topic, out string, maxMessages int) string {
-	head := fmt.Sprintf("name: bench-%s\nkafka: {brokers: %q}\n", s, brokers)
+	// g is d with the outputs not fenced: one shared idempotent producer
+	// instead of a transactional producer per partition task.
+	head := fmt.Sprintf("name: bench-%s\nkafka: {brokers: %q, transactions: %t}\n", s, brokers, s != "g")
 	if maxMessages > 0 {
 		head += fmt.Sprintf("flush: {max_messages: %d}\n", maxMessages)
 	}
@@ -338,7 +340,7 @@ steps:
 %s
 sink: {topic: %s}
 `, topic, aggregateStep, out)
-	default: // c, d, e
+	default: // c, d, e, g
 		return head + fmt.Sprintf(`source: {topics: [%s], event_time: event.ts}
 steps:
 %s
@@ -375,7 +377,7 @@ func newBenchWorker(ctx context.Context, cfg *config, p *pipeline.Pipeline, back
 
 func scenarioBackend(s string) string {
 	switch s {
-	case "d", "f", "latency":
+	case "d", "f", "g", "latency":
 		return "redis"
 	case "e":
 		return "mariadb"
@@ -383,7 +385,7 @@ func scenarioBackend(s string) string {
 	return "memory"
 }
 
-// runPipeline is scenarios b to f: the runtime over the whole topic.
+// runPipeline is scenarios b to g: the runtime over the whole topic.
 func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 	k, err := newKafka(cfg.brokers)
 	if err != nil {

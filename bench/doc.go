@@ -18,6 +18,7 @@
 //	d  agg-redis   c with Redis state
 //	e  agg-mariadb c with MariaDB state (statedb/singlestore, dialect mysql)
 //	f  agg-dedup   d with source.event_id and dedup on
+//	g  agg-redis-notxn d with kafka.transactions: false (outputs not fenced; d/g is the cost of fencing)
 //
 // Each scenario runs in its own child process (the bench re-executes
 // itself with -scenario), so each has a clean heap and its own peak RSS
@@ -31,7 +32,7 @@
 // per event of the scenario's process (getrusage), of the Kafka broker,
 // Redis and MariaDB processes (/proc/<pid>/stat: they run on the same
 // machine) and how busy all CPUs were, over the measured interval.
-// -max-messages sets flush.max_messages of b to f; GOGC, if set, is
+// -max-messages sets flush.max_messages of b to g; GOGC, if set, is
 // inherited by the children.
 //
 // Two more measurements:

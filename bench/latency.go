@@ -156,7 +156,11 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 	started := time.Now()
 	tr := &tracker{from: started.Add(latencyWarmup).UnixNano(), wins: map[winKey]*winEvents{}}
 	// The output reader.
-	consumer, err := sarama.NewConsumer(cfg.brokers, saramaConfig())
+	// read_committed, as consumers of transactional outputs must: an
+	// output counts once its transaction is committed.
+	rcfg := saramaConfig()
+	rcfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	consumer, err := sarama.NewConsumer(cfg.brokers, rcfg)
 	if err != nil {
 		return nil, err
 	}

@@ -66,11 +66,11 @@ type config struct {
 }
 
 // throughput are the scenarios that read the filled topic, in run order.
-var throughput = []string{"a", "b", "c", "d", "e", "f"}
+var throughput = []string{"a", "b", "c", "d", "e", "f", "g"}
 
 var scenarioNames = map[string]string{
 	"a": "consume", "b": "stateless", "c": "agg-memory", "d": "agg-redis",
-	"e": "agg-mariadb", "f": "agg-dedup", "latency": "latency", "failover": "failover",
+	"e": "agg-mariadb", "f": "agg-dedup", "g": "agg-redis-notxn", "latency": "latency", "failover": "failover",
 }
 
 func main() {

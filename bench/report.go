@@ -41,7 +41,7 @@ type Params struct {
 	Keys       int `json:"keys"`
 	Partitions int `json:"partitions"`
 	Repeat     int `json:"repeat"`
-	// MaxMessages is flush.max_messages of b to f (0: the default, 1000).
+	// MaxMessages is flush.max_messages of b to g (0: the default, 1000).
 	MaxMessages int `json:"max_messages,omitempty"`
 	// GOGC is the environment's GOGC, which the children inherit.
 	GOGC      string   `json:"gogc,omitempty"`
@@ -166,12 +166,13 @@ func (r *Report) summarize(results map[string][]*Result) {
 			r.Ratios[x+"/"+y] = fmt.Sprintf("%.3f", rx.EventsPerSec/ry.EventsPerSec)
 		}
 	}
-	for _, s := range []string{"b", "c", "d", "e", "f"} {
+	for _, s := range []string{"b", "c", "d", "e", "f", "g"} {
 		ratio(s, "a")
 	}
 	ratio("d", "c")
 	ratio("e", "c")
 	ratio("f", "d")
+	ratio("d", "g")
 	ratio("c", "b")
 }
 
