@@ -111,11 +111,11 @@ func (t *task) run() error {
 	// The producer first: its initialisation fences the previous owner's
 	// producer before this task takes the store epoch (see txn.go).
 	defer t.closeTxn()
-	if err := t.startTxn(ctx); err != nil {
-		t.drain()
-		return nil
+	err := t.startTxn(ctx)
+	if err == nil {
+		err = t.acquire(ctx)
 	}
-	if err := t.acquire(ctx); err != nil {
+	if err != nil {
 		t.drain()
 		return nil // the session is over; the partition goes to its next owner
 	}
