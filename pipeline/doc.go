@@ -76,6 +76,7 @@
 //	  version: 3.9.0               # Kafka protocol version; >= 2.1.0; default 2.8.0
 //	  client_id: eddy              # default eddy
 //	  session_timeout: 10s         # a silent (crashed) member's partitions move after this; default 10s
+//	  transactions: true           # fence the outputs with transactional producers; default true
 //	  sasl: {mechanism: SCRAM-SHA-512, username: eddy, password: ${KAFKA_PASSWORD}}
 //	  tls: {ca_file: /etc/eddy/ca.pem}
 //
@@ -85,6 +86,18 @@
 // set it to your brokers' version or lower. With instance_id each worker
 // keeps a stable identity, so a restart gets its partitions back without a
 // rebalance (use a pod name, unique per worker).
+//
+// transactions (default true) makes each partition task produce its
+// outputs, dead letters and late events in Kafka transactions, through a
+// producer of its own with transactional.id "eddy-<group>-<topic>-<partition>":
+// the next owner of a partition fences a frozen former owner's producer at
+// the broker, so a zombie cannot publish after the partition moved.
+// Consumers of the outputs must read with isolation.level=read_committed
+// (eddy's own workers always do). It needs a transaction coordinator on the
+// cluster (transaction.state.log.* settings; a single broker needs
+// replication factor 1 and min ISR 1), and with ACLs the Write and Describe
+// operations on the transactional ids "eddy-<group>-*". false keeps one
+// idempotent producer per worker: outputs at least once, not fenced.
 //
 // sasl: mechanism is PLAIN (default), SCRAM-SHA-256 or SCRAM-SHA-512;
 // username and password are required. tls (see TLS below) encrypts the
