@@ -30,13 +30,21 @@
 //     run through the steps. State reads are batched (one Store.Load per
 //     stateful step per batch); writes go to the task's cache; outputs and
 //     dead letters to a buffer.
-//  3. Flush: (a) the buffered messages are produced and acknowledged;
+//  3. Flush: (a) the buffered messages are produced and acknowledged, in
+//     one Kafka transaction committed before (b) when kafka.transactions is
+//     on (the default; see txn.go);
 //     (b) one Store.Commit, conditioned on the epoch, writes the dirty
 //     state, the batch's event IDs and the new W; (c) the Kafka offset is
 //     marked and committed by the session's committer.
 //
 // If (b) fails with statedb.ErrFenced, another worker owns P: the task
-// drops its cache and gives P up. If the store or the brokers are
+// drops its cache and gives P up. Outputs are fenced the same way: each
+// task has a transactional producer (transactional.id
+// "eddy-<group>-<topic>-<partition>"), created and initialised before the
+// claim, which fences the previous owner's producer at the broker; a
+// fenced transaction (PRODUCER_FENCED) ends the task like ErrFenced, and a
+// read_committed consumer never sees the zombie's records. Every emit:
+// on_update output carries an eddy-version header (VersionHeader). If the store or the brokers are
 // unreachable, the task retries with capped exponential backoff, reading
 // nothing meanwhile (the partition is paused), and never marks an offset
 // beyond what the store holds. A crash anywhere replays from W: outputs of
