@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -118,6 +119,7 @@ type run struct {
 	replayStopped          bool
 	replayOutput           string
 	replayTook             time.Duration
+	updKills               int // SIGKILLs of the on_update workers
 }
 
 func runChaos(t *testing.T, bin string, brokers []string, balance string, be backend) {
@@ -154,6 +156,23 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 	if err != nil {
 		t.Fatalf("pipeline: %v", err)
 	}
+	// The on_update pipeline: the same aggregation with emit: on_update,
+	// its own group, state namespace and output topic, run by two more
+	// workers that are SIGKILLed and restarted along with the others. The
+	// last record per (key, window) of its read_committed output must equal
+	// the reference.
+	updOut, updGroup := testenv.Topic(t, brokers, partitions), testenv.Group(t)
+	updCfg := filepath.Join(logs, "pipeline-on-update.yaml")
+	updYAML := strings.Replace(fmt.Sprintf(pipelineYAML, testenv.Unique("chaosupd"), strings.Join(brokers, ", "), updGroup, balance, in, be.yaml, updOut),
+		"emit: on_close", "emit: on_update", 1)
+	if err := os.WriteFile(updCfg, []byte(updYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	updLogs := filepath.Join(logs, "on-update")
+	if err := os.MkdirAll(updLogs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	updRnd := rand.New(rand.NewPCG(seed, 0xedd2))
 	k, err := newKafka(brokers)
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +188,10 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 	instance := func(slot string) string { return fmt.Sprintf("%s-%d", slot, gen[slot]) }
 	for _, s := range []string{"w1", "w2", "w3"} {
 		c.start(s, instance(s))
+	}
+	upd := newCluster(t, bin, updCfg, updLogs)
+	for _, s := range []string{"u1", "u2"} {
+		upd.start(s, s)
 	}
 	waitFor(t, 90*time.Second, "the workers to claim all partitions", func() bool {
 		return len(claimedBy(c.all)) == partitions
@@ -207,7 +230,7 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 	chaosStart := time.Now()
 	for {
 		checkProducer()
-		if bad := c.unexpected(); len(bad) > 0 {
+		if bad := append(c.unexpected(), upd.unexpected()...); len(bad) > 0 {
 			t.Fatalf("worker died by itself:\n%s", strings.Join(bad, "\n"))
 		}
 		if !producing && r.kills >= minKills && zombieDone && replayDone {
@@ -276,6 +299,13 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 				r.sameID++
 			}
 			c.start(slot, instance(slot))
+			if kind == 0 { // and one of the on_update workers
+				us := upd.slots()
+				u := us[updRnd.IntN(len(us))]
+				upd.kill(u)
+				r.updKills++
+				upd.start(u, u)
+			}
 		}
 	}
 	chaosTook := time.Since(chaosStart)
@@ -370,6 +400,33 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 	got, repeats := checkOutputs(t, outRecs)
 	compared := compare(t, ref, got)
 
+	// (a') The on_update outputs: the last read_committed record per
+	// (key, window) equals the reference, once the workers caught up.
+	var lastUpd map[winKey]result
+	waitFor(t, 2*time.Minute, "the on_update workers' last results to equal the reference", func() bool {
+		ends, err := k.ends(updOut, partitions)
+		if err != nil {
+			return false
+		}
+		recs, err := k.readTopic(updOut, ends, 2*time.Minute)
+		if err != nil {
+			return false
+		}
+		lastUpd = lastPerWindow(t, recs, closing)
+		return maps.Equal(lastUpd, ref)
+	}, func() string {
+		wrong := 0
+		for w, want := range ref {
+			if lastUpd[w] != want {
+				wrong++
+			}
+		}
+		return fmt.Sprintf("%d windows with updates, %d in the reference, %d differ", len(lastUpd), len(ref), wrong)
+	})
+	for _, err := range upd.stopAll(40 * time.Second) {
+		t.Errorf("graceful stop (on_update): %v", err)
+	}
+
 	// (b) The store.
 	checkStore(t, be, name, store, in, closing, closeTS, events+partitions)
 
@@ -412,6 +469,8 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 	t.Logf("  workers: %d processes; fenced-partition warnings %d, failed final flushes %d", len(c.all), fenced, failed)
 	t.Logf("  output: %d records, %d eddy-ids repeated (%d extra copies), %d windows compared with the reference",
 		len(outRecs), repeats.ids, repeats.copies, compared)
+	t.Logf("  on_update: 2 workers, %d SIGKILLs; last read_committed record per (key, window) equals the reference for all %d windows",
+		r.updKills, len(lastUpd))
 	t.Logf("  elapsed: %s", time.Since(began).Round(time.Second))
 }
 
@@ -702,6 +761,30 @@ type repeatStats struct{ ids, copies int }
 // each (outputs of one key are in one partition, in offset order), and
 // checks that every copy of an id carries the same values and that no
 // window appears under two ids.
+// lastPerWindow is the last result per (key, window) of on_update
+// outputs, without the closing keys' windows.
+func lastPerWindow(t *testing.T, recs []*sarama.ConsumerMessage, closing map[string]bool) map[winKey]result {
+	t.Helper()
+	last := map[winKey]result{}
+	for _, m := range recs {
+		var o output
+		if err := json.Unmarshal(m.Value, &o); err != nil {
+			t.Errorf("on_update output at partition %d offset %d: %v", m.Partition, m.Offset, err)
+			continue
+		}
+		if closing[o.Key] {
+			continue
+		}
+		ws, err := time.Parse(time.RFC3339Nano, o.WindowStart)
+		if err != nil {
+			t.Errorf("on_update output at partition %d offset %d: window_start: %v", m.Partition, m.Offset, err)
+			continue
+		}
+		last[winKey{o.Key, ws.UnixMilli()}] = o.result
+	}
+	return last
+}
+
 func checkOutputs(t *testing.T, recs []*sarama.ConsumerMessage) (map[winKey]result, repeatStats) {
 	t.Helper()
 	type firstOut struct {
