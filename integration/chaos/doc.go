@@ -58,6 +58,10 @@
 //     its successor claimed at (a late commit that got through). One
 //     episode: the fence is certain by construction, not by luck.
 //
+// Alongside, two more `worker run` processes run the same aggregation with
+// emit: on_update (their own group, state namespace and output topic); at
+// every third kill one of them is SIGKILLed and restarted too.
+//
 // Then it writes one closing event per partition far in the future, waits
 // until the group's lag is 0 and no window timer is left open, stops the
 // workers with SIGTERM and checks:
@@ -69,6 +73,9 @@
 //     event IDs, count_distinct); none missing, none extra;
 //   - every repeated eddy-id carries the same values (a window's result
 //     produced again after a crash must be the same result);
+//   - the on_update output, read read_committed, has as its last record
+//     for every (key, window) of the reference exactly the reference's
+//     result (polled until the on_update workers caught up, up to 2 min);
 //   - the store holds no state and no timer of a closed window (only the
 //     closing events' windows are left) and exactly one recorded ID per
 //     distinct event.
