@@ -522,7 +522,7 @@ func (e *aggEnv) requireOpenWindows(who string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for p := range int32(aggParts) {
-		timers, err := e.store.Due(ctx, statedb.Partition{Topic: e.in, Partition: p}, math.MaxInt64, 1000)
+		timers, err := e.store.Due(ctx, statedb.Partition{Topic: e.in, Partition: p}, "", math.MaxInt64, 1000)
 		if err != nil {
 			t.Fatalf("due timers of partition %d: %v", p, err)
 		}
@@ -785,7 +785,7 @@ func (e *aggEnv) checkState(ref *aggReference) {
 			}
 			delete(closedByPart[p], k) // a session key with an open session keeps its state
 		}
-		timers, err := e.store.Due(ctx, part, math.MaxInt64, 100)
+		timers, err := e.store.Due(ctx, part, "", math.MaxInt64, 100)
 		if err != nil {
 			t.Fatalf("partition %d: due timers: %v", p, err)
 		}
@@ -796,7 +796,7 @@ func (e *aggEnv) checkState(ref *aggReference) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("partition %d: timers left %s, want only the open windows' %s", p, quoteKeys(got), quoteKeys(want))
 		}
-		if due, err := e.store.Due(ctx, part, ref.finalWM[p], 100); err != nil || len(due) != 0 {
+		if due, err := e.store.Due(ctx, part, "", ref.finalWM[p], 100); err != nil || len(due) != 0 {
 			t.Errorf("partition %d: timers due at the final watermark %d: %v (%v), want none", p, ref.finalWM[p], due, err)
 		}
 		closedKeys := make([]string, 0, len(closedByPart[p]))

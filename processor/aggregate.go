@@ -445,7 +445,7 @@ func (o *aggOp) closeDue(ctx context.Context, t *task, out []*Record) ([]*Record
 	due := map[string]int64{}
 	var timers []statedb.Timer
 	err := t.retry(ctx, "timers", func(ctx context.Context) (err error) {
-		timers, err = t.w.o.store.Due(ctx, t.part, math.MaxInt64, dueBatch)
+		timers, err = t.w.o.store.Due(ctx, t.part, "", math.MaxInt64, dueBatch)
 		return err
 	})
 	if err != nil {

@@ -279,7 +279,7 @@ func TestAggregateStateIsRemovedWhenWindowsClose(t *testing.T) {
 		h.claim.msgs <- &sarama.ConsumerMessage{Topic: "in", Offset: int64(i), Value: []byte(e.json())}
 	}
 	h.waitMarked(3)
-	timers, err := store.Due(context.Background(), statedb.Partition{Topic: "in"}, 1<<62, 100)
+	timers, err := store.Due(context.Background(), statedb.Partition{Topic: "in"}, "", 1<<62, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

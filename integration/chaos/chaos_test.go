@@ -328,7 +328,7 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 		}
 		open := 0
 		for part := range int32(partitions) {
-			ts, err := store.Due(context.Background(), statedb.Partition{Topic: in, Partition: part}, lastClose, 1000)
+			ts, err := store.Due(context.Background(), statedb.Partition{Topic: in, Partition: part}, "", lastClose, 1000)
 			if err != nil {
 				lagNote = err.Error()
 				return false
@@ -818,7 +818,7 @@ func checkStore(t *testing.T, be backend, name string, store statedb.Store, topi
 	ctx := context.Background()
 	due := windowStart(closeTS) + windowMs + graceMs
 	for part := range int32(partitions) {
-		ts, err := store.Due(ctx, statedb.Partition{Topic: topic, Partition: part}, math.MaxInt64, 1000)
+		ts, err := store.Due(ctx, statedb.Partition{Topic: topic, Partition: part}, "", math.MaxInt64, 1000)
 		if err != nil {
 			t.Fatalf("store timers of partition %d: %v", part, err)
 		}
