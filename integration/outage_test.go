@@ -471,7 +471,7 @@ func checkOutageState(t *testing.T, store statedb.Store, topic string, ref outag
 	for part, keys := range ref.final {
 		names := make([]string, 0, len(keys))
 		for k := range keys {
-			names = append(names, outageTallyKey(k))
+			names = append(names, processor.StateKey("tally", outageTallyKey(k)))
 		}
 		got, err := store.Load(ctx, statedb.Partition{Topic: topic, Partition: part}, names)
 		if err != nil {
