@@ -478,7 +478,7 @@ func checkOutageState(t *testing.T, store statedb.Store, topic string, ref outag
 			t.Fatalf("load the state of partition %d: %v", part, err)
 		}
 		for k, want := range keys {
-			raw, ok := got[outageTallyKey(k)]
+			raw, ok := got[processor.StateKey("tally", outageTallyKey(k))]
 			if !ok {
 				t.Errorf("partition %d key %s: no state, want %+v", part, k, want)
 				continue

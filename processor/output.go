@@ -10,7 +10,6 @@ import (
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
-
 )
 
 // Headers of dead-lettered events.

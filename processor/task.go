@@ -124,8 +124,7 @@ func (t *task) run() error {
 		return nil // the session is over; the partition goes to its next owner
 	}
 	if err := t.checkLayout(); err != nil {
-		t.w.refuse(err)
-		t.drain()
+		t.w.refuse(err) // ends Run: every partition would refuse alike
 		return err
 	}
 	if err := t.checkStart(); err != nil {
