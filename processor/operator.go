@@ -131,10 +131,6 @@ type keyed struct {
 	load   func(ctx context.Context, keys []string) error
 }
 
-// appendPrefix appends the operator's key prefix to b: the start of every
-// key the operator may use.
-func (k *keyed) appendPrefix(b []byte) []byte { return append(b, k.prefix...) }
-
 // key is prefix + local.
 func (k *keyed) key(local string) string { return k.prefix + local }
 
