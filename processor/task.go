@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -244,6 +245,11 @@ func (t *task) acquire(ctx context.Context) error {
 	t.meta = meta
 	if err := restoreWatermark(t.wm, meta); err != nil {
 		t.log.Error("stored watermark is unreadable; event time restarts from the next event", zap.Error(err))
+	}
+	for k := range meta {
+		if !strings.HasPrefix(k, "\x00") {
+			delete(meta, k) // an aggregate's own watermark, before layout 2: restored above
+		}
 	}
 	t.log.Info("partition claimed", zap.Int64("epoch", c.Epoch), zap.Int64("stored_offset", c.Offset),
 		zap.Int64("initial_offset", t.claim.InitialOffset()))
