@@ -108,11 +108,13 @@ func message(topic string, ev event) *sarama.ProducerMessage {
 // newProducer returns an idempotent producer that partitions by the
 // Java-compatible murmur2 hash of the key, as the workers' sinks do: a
 // retried send never writes a record twice, so every duplicate in the
-// topic is one the test planned.
+// topic is one the test planned. Its retries span a broker restart (up to
+// 30 s of it).
 func newProducer(brokers []string) (sarama.SyncProducer, error) {
 	cfg := testenv.SaramaConfig()
 	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner // idempotent: see testenv.SaramaConfig
-	cfg.Producer.Retry.Max = 10
+	cfg.Producer.Retry.Max = 120
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
 	return sarama.NewSyncProducer(brokers, cfg)
 }
 
