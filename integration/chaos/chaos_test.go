@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -181,9 +182,10 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var sent atomic.Int64
+	var gate sync.RWMutex // the broker restart holds the producer
 	prodErr := make(chan error, 1)
 	go func() {
-		prodErr <- produceInput(ctx, brokers, in, plan, rate, func(n int) { sent.Store(int64(n)) })
+		prodErr <- produceInput(ctx, brokers, in, plan, rate, func(n int) { sent.Store(int64(n)) }, &gate)
 	}()
 	producing := true
 	checkProducer := func() {
@@ -248,7 +250,7 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 			r.zombieFenced, r.zombieNote = zombie(t, c, rnd)
 			zombieDone = true
 		case r.kills >= 7 && !brokerDone:
-			r.brokerNote = restartBroker(t, c, k, broker, rnd, group, in, producing)
+			r.brokerNote = restartBroker(t, c, k, broker, rnd, group, in, producing, &gate)
 			brokerDone = true
 		default:
 			// Kills come in threes: a random worker restarted with the
@@ -606,9 +608,10 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 // (chosen by the seed), keeps it down for 2 s, starts it again on the
 // same ports and log dir, and waits until the workers, which run on
 // untouched, have every partition again and the group's committed
-// offsets move on: they recover by themselves. The producer's retries
-// (newProducer) bridge the outage.
-func restartBroker(t *testing.T, c *cluster, k *kafka, broker *testenv.Kafka, rnd *rand.Rand, group, topic string, producing bool) string {
+// offsets move on: they recover by themselves. The input producer waits
+// at gate meanwhile, until every partition of the input has a leader
+// again (the workers still have a backlog to work through).
+func restartBroker(t *testing.T, c *cluster, k *kafka, broker *testenv.Kafka, rnd *rand.Rand, group, topic string, producing bool, gate *sync.RWMutex) string {
 	t.Helper()
 	how, down := "SIGKILL", broker.Kill
 	if rnd.IntN(2) == 1 {
@@ -618,11 +621,27 @@ func restartBroker(t *testing.T, c *cluster, k *kafka, broker *testenv.Kafka, rn
 	if err != nil {
 		t.Fatalf("broker restart: %v", err)
 	}
+	gate.Lock()
 	at := time.Now()
 	down()
 	time.Sleep(2 * time.Second)
 	broker.Start()
 	downFor := time.Since(at)
+	var leaderNote string
+	waitFor(t, 60*time.Second, "a leader for every input partition after the broker restart", func() bool {
+		if err := k.client.RefreshMetadata(topic); err != nil {
+			leaderNote = err.Error()
+			return false
+		}
+		for p := range int32(partitions) {
+			if _, err := k.client.Leader(topic, p); err != nil {
+				leaderNote = fmt.Sprintf("partition %d: %v", p, err)
+				return false
+			}
+		}
+		return true
+	}, func() string { return leaderNote })
+	gate.Unlock()
 	var note string
 	waitFor(t, 90*time.Second, "the workers to hold every partition and commit again after the broker restart", func() bool {
 		if bad := c.unexpected(); len(bad) > 0 {
