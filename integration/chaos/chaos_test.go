@@ -605,7 +605,7 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 }
 
 // restartBroker takes the broker down mid-stream, with SIGKILL or SIGTERM
-// (chosen by the seed), keeps it down for 2 s, starts it again on the
+// (chosen by the seed, or by EDDY_CHAOS_BROKER_DOWN), keeps it down for 2 s, starts it again on the
 // same ports and log dir, and waits until the workers, which run on
 // untouched, have every partition again and the group's committed
 // offsets move on: they recover by themselves. The input producer waits
@@ -614,7 +614,17 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 func restartBroker(t *testing.T, c *cluster, k *kafka, broker *testenv.Kafka, rnd *rand.Rand, group, topic string, producing bool, gate *sync.RWMutex) string {
 	t.Helper()
 	how, down := "SIGKILL", broker.Kill
-	if rnd.IntN(2) == 1 {
+	stop := rnd.IntN(2) == 1
+	switch v := os.Getenv("EDDY_CHAOS_BROKER_DOWN"); v {
+	case "kill":
+		stop = false
+	case "stop":
+		stop = true
+	case "":
+	default:
+		t.Fatalf("EDDY_CHAOS_BROKER_DOWN=%q: want kill or stop", v)
+	}
+	if stop {
 		how, down = "SIGTERM", broker.Stop
 	}
 	before, err := k.committed(group, topic, partitions)

@@ -10,14 +10,16 @@
 //
 // It needs Redis and MariaDB (see package testenv for how they are found)
 // and the Kafka jars `make services` resolves: each run starts a private
-// broker of its own, which it restarts. It takes two to five minutes per backend on a
-// two-core machine. Tuning, through the environment:
+// broker of its own, which it restarts. It takes two to five minutes per
+// backend on a two-core machine. Tuning, through the environment:
 //
 //	EDDY_CHAOS_EVENTS   input events (default 60000)
 //	EDDY_CHAOS_RATE     events per second the producer writes (default 500)
 //	EDDY_CHAOS_BALANCE  kafka.balance of the workers in both runs (default:
 //	                    sticky with Redis, cooperative-sticky with MariaDB)
 //	EDDY_CHAOS_SEED     seed of the input and of the chaos (default: random, logged)
+//	EDDY_CHAOS_BROKER_DOWN  kill or stop: how the broker restart takes the
+//	                    broker down (default: chosen by the seed)
 //	EDDY_CHAOS_LOGS     keep the workers' logs in this directory (default: a
 //	                    temporary one, removed after the test)
 //
