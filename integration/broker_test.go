@@ -82,9 +82,31 @@ func testBrokerRestart(t *testing.T, down func(*testenv.Kafka)) {
 			// partitions, one before its produce and one before its state
 			// commit; the broker goes down under them.
 			trap.arm()
-			e.send(e.data[n1:n2])
+			n2a := (n1 + n2) / 2
+			e.send(e.data[n1:n2a])
 			held := trap.waitHeld(t, 30*time.Second)
+			// Meanwhile the third partition goes on: the rest of part 2
+			// makes it flush and the worker commit Kafka offsets, the
+			// held partitions' included; the one held before its state
+			// commit must not be committed past what it has persisted.
+			free := freePartition(held)
+			comHeld, err := inv.committed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.send(e.data[n2a:n2])
+			waitFor(t, 20*time.Second, fmt.Sprintf("a Kafka commit of partition %d while the others are held", free), func() bool {
+				com, err := inv.committed()
+				return err == nil && com[free] > comHeld[free]
+			})
+			com, err := inv.committed()
+			if err != nil {
+				t.Fatal(err)
+			}
 			heldAt := storedNow(t, e)
+			if p := held[processor.BeforeCommit].Partition; com[p] > heldAt[p]+1 {
+				t.Errorf("partition %d, held before its state commit: Kafka offset %d committed, past its stored offset %d + 1", p, com[p], heldAt[p])
+			}
 			sessionsBefore := w.Stats().Rebalances
 			down(k)
 			downAt := time.Now()
@@ -127,6 +149,20 @@ func testBrokerRestart(t *testing.T, down func(*testenv.Kafka)) {
 				s.In, s.Skipped, s.Flushes, s.StoreErrors, sessionsBefore, s.Rebalances, time.Since(began).Round(time.Millisecond))
 		})
 	}
+}
+
+// freePartition returns the partition that no held task holds.
+func freePartition(held map[processor.FlushStage]statedb.Partition) int32 {
+	for p := range int32(aggParts) {
+		taken := false
+		for _, h := range held {
+			taken = taken || h.Partition == p
+		}
+		if !taken {
+			return p
+		}
+	}
+	return -1
 }
 
 // storedNow returns the store's offset watermarks.
