@@ -627,6 +627,18 @@ func restartBroker(t *testing.T, c *cluster, k *kafka, broker *testenv.Kafka, rn
 	if stop {
 		how, down = "SIGTERM", broker.Stop
 	}
+	// A worker that cannot reach the cluster at start exits (Run's
+	// documented error; its supervisor restarts it): take the broker
+	// down only once every worker has connected, the one restarted by
+	// the last kill included.
+	waitFor(t, 60*time.Second, "every worker connected before the broker restart", func() bool {
+		for _, s := range c.slots() {
+			if countMsg(c.get(s).log, "worker started") == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	before, err := k.committed(group, topic, partitions)
 	if err != nil {
 		t.Fatalf("broker restart: %v", err)
