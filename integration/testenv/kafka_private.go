@@ -175,6 +175,8 @@ func kafkaLib(t testing.TB) (lib, version string) {
 func formatKafka(java string, jvm []string, props string, kafka4 bool, logFile string) error {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
+	// One form, "--cluster-id=<id>": an id may start with "-", which
+	// "-t <id>" would pass as an option.
 	cid := base64.RawURLEncoding.EncodeToString(id[:])
 	tool := "kafka.tools.StorageTool"
 	if kafka4 {
@@ -182,7 +184,7 @@ func formatKafka(java string, jvm []string, props string, kafka4 bool, logFile s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), kafkaFormatTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, java, append(append([]string(nil), jvm...), tool, "format", "-t", cid, "-c", props)...)
+	cmd := exec.CommandContext(ctx, java, append(append([]string(nil), jvm...), tool, "format", "--cluster-id="+cid, "-c", props)...)
 	out, err := cmd.CombinedOutput()
 	_ = os.WriteFile(logFile, out, 0o600)
 	if err != nil {
