@@ -408,7 +408,12 @@ type aggEnv struct {
 
 func newAggEnv(t *testing.T, b aggBackend, k aggKind) *aggEnv {
 	t.Helper()
-	brokers := testenv.KafkaBrokers(t)
+	return newAggEnvOn(t, testenv.KafkaBrokers(t), b, k)
+}
+
+// newAggEnvOn is newAggEnv on the given brokers (a private broker's).
+func newAggEnvOn(t *testing.T, brokers []string, b aggBackend, k aggKind) *aggEnv {
+	t.Helper()
 	e := &aggEnv{
 		t: t, kind: k, brokers: brokers, name: testenv.Unique("agg"),
 		in: testenv.Topic(t, brokers, aggParts), out: testenv.Topic(t, brokers, aggParts),
@@ -455,12 +460,13 @@ func (e *aggEnv) feed(evs []aggEvent) <-chan error {
 }
 
 // startAggWorker runs a worker with a fresh store connection until stop is
-// called (a graceful shutdown: flush, commit, leave the group).
-func (e *aggEnv) startAggWorker(name string) (w *processor.Worker, stop func()) {
+// called (a graceful shutdown: flush, commit, leave the group). opts come
+// after the defaults and override them.
+func (e *aggEnv) startAggWorker(name string, opts ...processor.Option) (w *processor.Worker, stop func()) {
 	e.t.Helper()
 	st := openStore(e.t, e.p) // closed at cleanup, after stop (cleanups run last-in first-out)
-	return startWorker(e.t, name, e.p, e.brokers, e.group, st,
-		processor.WithLogger(zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name)))
+	return startWorker(e.t, name, e.p, e.brokers, e.group, st, append([]processor.Option{
+		processor.WithLogger(zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name))}, opts...)...)
 }
 
 // lastOffsets returns the source topic's last offset per partition.
