@@ -39,9 +39,9 @@ func (s *countingStore) Seen(ctx context.Context, p statedb.Partition, ids []str
 	return s.Store.Seen(ctx, p, ids)
 }
 
-func (s *countingStore) Due(ctx context.Context, p statedb.Partition, until int64, limit int) ([]statedb.Timer, error) {
+func (s *countingStore) Due(ctx context.Context, p statedb.Partition, prefix string, until int64, limit int) ([]statedb.Timer, error) {
 	s.due.Add(1)
-	return s.Store.Due(ctx, p, until, limit)
+	return s.Store.Due(ctx, p, prefix, until, limit)
 }
 
 func (s *countingStore) Commit(ctx context.Context, c *statedb.Commit) error {

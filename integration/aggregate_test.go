@@ -408,7 +408,12 @@ type aggEnv struct {
 
 func newAggEnv(t *testing.T, b aggBackend, k aggKind) *aggEnv {
 	t.Helper()
-	brokers := testenv.KafkaBrokers(t)
+	return newAggEnvOn(t, testenv.KafkaBrokers(t), b, k)
+}
+
+// newAggEnvOn is newAggEnv on the given brokers (a private broker's).
+func newAggEnvOn(t *testing.T, brokers []string, b aggBackend, k aggKind) *aggEnv {
+	t.Helper()
 	e := &aggEnv{
 		t: t, kind: k, brokers: brokers, name: testenv.Unique("agg"),
 		in: testenv.Topic(t, brokers, aggParts), out: testenv.Topic(t, brokers, aggParts),
@@ -455,12 +460,13 @@ func (e *aggEnv) feed(evs []aggEvent) <-chan error {
 }
 
 // startAggWorker runs a worker with a fresh store connection until stop is
-// called (a graceful shutdown: flush, commit, leave the group).
-func (e *aggEnv) startAggWorker(name string) (w *processor.Worker, stop func()) {
+// called (a graceful shutdown: flush, commit, leave the group). opts come
+// after the defaults and override them.
+func (e *aggEnv) startAggWorker(name string, opts ...processor.Option) (w *processor.Worker, stop func()) {
 	e.t.Helper()
 	st := openStore(e.t, e.p) // closed at cleanup, after stop (cleanups run last-in first-out)
-	return startWorker(e.t, name, e.p, e.brokers, e.group, st,
-		processor.WithLogger(zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name)))
+	return startWorker(e.t, name, e.p, e.brokers, e.group, st, append([]processor.Option{
+		processor.WithLogger(zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name))}, opts...)...)
 }
 
 // lastOffsets returns the source topic's last offset per partition.
@@ -522,7 +528,7 @@ func (e *aggEnv) requireOpenWindows(who string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for p := range int32(aggParts) {
-		timers, err := e.store.Due(ctx, statedb.Partition{Topic: e.in, Partition: p}, math.MaxInt64, 1000)
+		timers, err := e.store.Due(ctx, statedb.Partition{Topic: e.in, Partition: p}, "", math.MaxInt64, 1000)
 		if err != nil {
 			t.Fatalf("due timers of partition %d: %v", p, err)
 		}
@@ -785,7 +791,7 @@ func (e *aggEnv) checkState(ref *aggReference) {
 			}
 			delete(closedByPart[p], k) // a session key with an open session keeps its state
 		}
-		timers, err := e.store.Due(ctx, part, math.MaxInt64, 100)
+		timers, err := e.store.Due(ctx, part, "", math.MaxInt64, 100)
 		if err != nil {
 			t.Fatalf("partition %d: due timers: %v", p, err)
 		}
@@ -796,7 +802,7 @@ func (e *aggEnv) checkState(ref *aggReference) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("partition %d: timers left %s, want only the open windows' %s", p, quoteKeys(got), quoteKeys(want))
 		}
-		if due, err := e.store.Due(ctx, part, ref.finalWM[p], 100); err != nil || len(due) != 0 {
+		if due, err := e.store.Due(ctx, part, "", ref.finalWM[p], 100); err != nil || len(due) != 0 {
 			t.Errorf("partition %d: timers due at the final watermark %d: %v (%v), want none", p, ref.finalWM[p], due, err)
 		}
 		closedKeys := make([]string, 0, len(closedByPart[p]))

@@ -845,7 +845,7 @@ func (r *ofsReplay) check(when string, before map[int32]int64) (map[string]int, 
 	}
 	names := make([]string, r.keys)
 	for k := range names {
-		names[k] = fmt.Sprint("user-", k)
+		names[k] = processor.StateKey("count", fmt.Sprint("user-", k))
 	}
 	counts := map[string]int{}
 	for part := range r.ends {

@@ -471,14 +471,14 @@ func checkOutageState(t *testing.T, store statedb.Store, topic string, ref outag
 	for part, keys := range ref.final {
 		names := make([]string, 0, len(keys))
 		for k := range keys {
-			names = append(names, outageTallyKey(k))
+			names = append(names, processor.StateKey("tally", outageTallyKey(k)))
 		}
 		got, err := store.Load(ctx, statedb.Partition{Topic: topic, Partition: part}, names)
 		if err != nil {
 			t.Fatalf("load the state of partition %d: %v", part, err)
 		}
 		for k, want := range keys {
-			raw, ok := got[outageTallyKey(k)]
+			raw, ok := got[processor.StateKey("tally", outageTallyKey(k))]
 			if !ok {
 				t.Errorf("partition %d key %s: no state, want %+v", part, k, want)
 				continue

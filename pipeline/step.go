@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/eddy-streams/eddy/dedup"
 )
 
 // Apply runs a stateless step (filter, set, map or key) on v and reports
@@ -75,14 +77,19 @@ func (s *Source) Decode(value []byte) (map[string]any, error) {
 	return DecodeJSON(value)
 }
 
-// IDFor returns the event's id: source.event_id's value, or
-// "<topic>-<partition>-<offset>" when the pipeline sets none.
+// IDFor returns the event's id: source.event_id's value; when the
+// pipeline sets none, the eddy-id header an upstream eddy pipeline wrote
+// (dedup.IDHeader), else "<topic>-<partition>-<offset>": dedup.DefaultID,
+// built in a stack buffer with one allocation.
 func (s *Source) IDFor(v *Vars) (string, error) {
 	if s.EventID != nil {
 		return s.EventID.String(v)
 	}
-	b := make([]byte, 0, len(v.Topic)+24)
-	b = append(b, v.Topic...)
+	if id := v.Headers[dedup.IDHeader]; id != "" {
+		return id, nil
+	}
+	var stack [128]byte
+	b := append(stack[:0], v.Topic...)
 	b = append(b, '-')
 	b = strconv.AppendInt(b, int64(v.Partition), 10)
 	b = append(b, '-')

@@ -1,58 +1,42 @@
 package processor
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
 	"github.com/eddy-streams/eddy/pipeline"
-	"github.com/eddy-streams/eddy/statedb"
 	"github.com/eddy-streams/eddy/windows"
 )
 
-// aggOp is an `aggregate` step: a windowed aggregation whose state lives in
-// the partition's store entries, written through the flush protocol.
+// aggOp is an `aggregate` step: a windowed aggregation. It is an operator
+// like any other: its state and timers are its own (scope "w\x00<step>" or
+// "s\x00<step>"), and it closes windows by the partition's watermark. What
+// is here is window logic only; keyed state, timers and the watermark are
+// the runtime's (operator.go), which joins and patterns share.
 //
 // State layout (keys are per partition):
 //
 //	tumbling, hopping: "w\x00<step>\x00<window start>\x00<group key>" -> the window's accumulator
 //	session:           "s\x00<step>\x00<group key>" -> the key's open sessions and their accumulators
 //
-// Every state entry has a store timer under the same key, due when its
-// (earliest) window closes, so that whoever owns the partition next finds
-// the windows left open without scanning state.
-//
-// Event time: each event is judged late or not against the step's
-// watermark as it stood before the event, and then advances it; windows
-// close at the end of each batch. Results therefore do not depend on where
-// batches begin and end, only on the partition's order of events.
+// Every state entry has a timer under the same key, due when its (earliest)
+// window closes, so that whoever owns the partition next finds the windows
+// left open without scanning state.
 type aggOp struct {
 	name    string // the step's error prefix, steps[N].aggregate
 	agg     *pipeline.Aggregate
 	spec    windows.Spec
 	fns     *windows.Aggregator
-	wm      *windows.Watermark
-	prefix  string // "w\x00<name>\x00" or "s\x00<name>\x00"
+	prefix  string // "w\x00<name>\x00" or "s\x00<name>\x00": scopePrefix(scope())
 	session bool
-
-	// lowDue is a lower bound of this step's earliest timer: while the
-	// watermark is below it no window can close, and the store is not
-	// asked. MinInt64 means unknown.
-	lowDue int64
-	// idleSince is when the partition last received an event (wall clock,
-	// read once per batch that added events), for
-	// source.watermark.idle_timeout.
-	idleSince time.Time
 
 	work    map[string]*winState // this batch's decoded state
 	slab    []winState           // where work's entries are allocated, 256 at a time
@@ -75,7 +59,7 @@ type sessionState struct {
 	acc *windows.Acc
 }
 
-func newAggOp(name string, a *pipeline.Aggregate, lateness time.Duration) (*aggOp, error) {
+func newAggOp(name string, a *pipeline.Aggregate) (*aggOp, error) {
 	spec := windows.Spec{Grace: a.Window.Grace}
 	switch a.Window.Kind {
 	case pipeline.Tumbling:
@@ -104,10 +88,8 @@ func newAggOp(name string, a *pipeline.Aggregate, lateness time.Duration) (*aggO
 	}
 	return &aggOp{
 		name: name, agg: a, spec: spec, fns: fns,
-		wm:      windows.NewWatermark(lateness),
 		prefix:  kind + "\x00" + a.Name + "\x00",
 		session: spec.Kind == windows.Session,
-		lowDue:  math.MinInt64,
 		work:    map[string]*winState{},
 	}, nil
 }
@@ -155,7 +137,15 @@ type update struct {
 	keys []string
 }
 
-func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, error) {
+// scope is the aggregate's key space: "w\x00<name>" (tumbling, hopping)
+// or "s\x00<name>" (session), the layout eddy has always used.
+func (o *aggOp) scope() string { return strings.TrimSuffix(o.prefix, "\x00") }
+
+// process adds the records to their windows. Each record is judged late or
+// not against the partition's watermark as it stood before the source event
+// it comes from (Record.wm), so results do not depend on where batches
+// begin and end, only on the partition's order of events.
+func (o *aggOp) process(ctx context.Context, c *opCtx, in []*Record) ([]*Record, error) {
 	// Pass 1: key and arguments of each event, and the state keys to load.
 	ups := make([]update, 0, len(in))
 	// One buffer per batch for all events' arguments, windows and state
@@ -168,12 +158,12 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 	for _, r := range in {
 		tm := r.Time.UnixMilli()
 		if err := windows.CheckTime(tm); err != nil {
-			t.poison(r, o.name, fmt.Errorf("event time %v: %w", r.Time, err))
+			c.poison(r, o.name, fmt.Errorf("event time %v: %w", r.Time, err))
 			continue
 		}
-		group, err := o.agg.Key.String(t.bind(r))
+		group, err := o.agg.Key.String(c.bind(r))
 		if err != nil {
-			t.poison(r, o.name+".key", err)
+			c.poison(r, o.name+".key", err)
 			continue
 		}
 		a0 := len(argBuf)
@@ -184,8 +174,8 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 			if v.Arg == nil {
 				continue
 			}
-			if args[i], err = v.Arg.Value(t.bind(r)); err != nil {
-				t.poison(r, o.name+".values."+v.Name, err)
+			if args[i], err = v.Arg.Value(c.bind(r)); err != nil {
+				c.poison(r, o.name+".values."+v.Name, err)
 				bad = true
 				break
 			}
@@ -211,58 +201,102 @@ func (o *aggOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, erro
 		u.keys = keys[k0:len(keys):len(keys)]
 		ups = append(ups, u)
 	}
-	if err := t.loadState(ctx, keys); err != nil {
+	if err := c.state.prefetch(ctx, keys); err != nil {
 		return nil, err
 	}
 
-	// Pass 2, in order: lateness against the watermark as it stands before
-	// each event, then the event's aggregates. Only an event that was
-	// added advances event time: a late or rejected (poison) event changes
-	// nothing.
-	added := false
+	// Pass 2, in order: lateness, then the event's aggregates.
 	for i := range ups {
 		u := &ups[i]
-		wm := o.wm.Current()
+		wm := u.rec.wm
 		if o.spec.LateEvent(u.t, wm) {
-			t.late(u.rec, o, u.t, wm)
+			c.late(u.rec, o.name, o.agg.LateTopic, u.t, wm)
 			continue
 		}
 		var err error
 		if o.session {
-			err = o.addSession(t, u)
+			err = o.addSession(c, u)
 		} else {
 			o.keepOpen(u, wm)
-			err = o.addWindows(t, u)
+			err = o.addWindows(c, u)
 		}
 		if err != nil {
-			t.poison(u.rec, o.name, err)
+			c.poison(u.rec, o.name, err)
 			continue
 		}
-		t.checkCoPartitioned(u.rec, u.group)
-		o.wm.Observe(u.t)
-		added = true
-	}
-	if added { // once per batch: the clock is read for idle_timeout only
-		o.idleSince = time.Now()
+		c.checkCoPartitioned(u.rec, u.group)
 	}
 
 	var out []*Record
 	if o.agg.Emit == pipeline.EmitOnUpdate {
-		out = o.emitUpdates(t, out)
+		out = o.emitUpdates(c, out)
 	}
-	o.idleAdvance(t)
-	out, err := o.closeDue(ctx, t, out)
-	if err != nil {
+	o.writeBack(c)
+	return out, nil
+}
+
+// fire closes the windows whose close time the partition's watermark has
+// reached, earliest first: it emits their final result (on_close) and
+// deletes their state and timer.
+func (o *aggOp) fire(ctx context.Context, c *opCtx) ([]*Record, error) {
+	wm := c.watermark()
+	due, err := c.timers.dueAt(ctx, wm)
+	if err != nil || len(due) == 0 {
 		return nil, err
 	}
-	o.writeBack(t)
-	t.setMeta(o.agg.Name, o.wm.AppendBinary(nil))
+	keys := make([]string, len(due))
+	for i, x := range due {
+		keys[i] = x.Key
+	}
+	if err := c.state.prefetch(ctx, keys); err != nil {
+		return nil, err
+	}
+	var out []*Record
+	for _, k := range keys {
+		group, start, ok := o.parseKey(k)
+		if !ok {
+			c.logger().Error("dropping a timer with a malformed key", zap.String("step", o.name), zap.String("key", k))
+			c.timers.clear(k)
+			continue
+		}
+		ws, err := o.get(c, k, group, start)
+		if err != nil {
+			// Corrupt state cannot be emitted; report it and drop the
+			// window rather than block the partition forever.
+			c.logger().Error("dropping undecodable window state", zap.String("step", o.name), zap.Error(err))
+			ws = &winState{group: group, start: start, isNew: true}
+			o.work[k] = ws
+		}
+		if o.session {
+			var keep []sessionState
+			for _, s := range ws.sessions {
+				if o.spec.Closed(s.w, wm) {
+					if o.agg.Emit == pipeline.EmitOnClose {
+						out = append(out, o.result(c, group, s.w, s.acc, "final"))
+					}
+					c.stats().windowsClosed.Add(1)
+					continue
+				}
+				keep = append(keep, s)
+			}
+			ws.sessions = keep
+		} else if ws.acc != nil {
+			w := windows.Window{Start: start, End: start + o.spec.Size.Milliseconds()}
+			if o.agg.Emit == pipeline.EmitOnClose {
+				out = append(out, o.result(c, group, w, ws.acc, "final"))
+			}
+			c.stats().windowsClosed.Add(1)
+			ws.acc = nil
+		}
+		ws.dirty = true
+	}
+	o.writeBack(c)
 	return out, nil
 }
 
 // get returns the decoded state of key, from this batch's working set or
 // the cache (loaded before). It never touches the store.
-func (o *aggOp) get(t *task, key, group string, start int64) (*winState, error) {
+func (o *aggOp) get(c *opCtx, key, group string, start int64) (*winState, error) {
 	if ws, ok := o.work[key]; ok {
 		return ws, nil
 	}
@@ -271,7 +305,7 @@ func (o *aggOp) get(t *task, key, group string, start int64) (*winState, error) 
 	}
 	o.slab = append(o.slab, winState{group: group, start: start})
 	ws := &o.slab[len(o.slab)-1]
-	b, ok, _ := t.state.get(key)
+	b, ok := c.state.get(key)
 	if !ok {
 		ws.isNew = true
 	} else if o.session {
@@ -306,14 +340,14 @@ func (o *aggOp) keepOpen(u *update, wm int64) {
 }
 
 // addWindows adds the event to each of its open windows, all or none.
-func (o *aggOp) addWindows(t *task, u *update) error {
+func (o *aggOp) addWindows(c *opCtx, u *update) error {
 	// On the stack for up to 4 windows (every tumbling window, most
 	// hopping ones).
 	var statesArr [4]*winState
 	var backupArr [4]*windows.Acc
 	states, backup := statesArr[:0], backupArr[:0]
 	for i, w := range u.wins {
-		ws, err := o.get(t, u.keys[i], u.group, w.Start)
+		ws, err := o.get(c, u.keys[i], u.group, w.Start)
 		if err != nil {
 			return err
 		}
@@ -344,9 +378,9 @@ func (o *aggOp) addWindows(t *task, u *update) error {
 }
 
 // addSession merges the event into the key's sessions.
-func (o *aggOp) addSession(t *task, u *update) error {
+func (o *aggOp) addSession(c *opCtx, u *update) error {
 	key := u.keys[0]
-	ws, err := o.get(t, key, u.group, 0)
+	ws, err := o.get(c, key, u.group, 0)
 	if err != nil {
 		return err
 	}
@@ -398,152 +432,20 @@ func (o *aggOp) touch(ws *winState, key string) {
 
 // emitUpdates emits the current result of every window changed by the
 // batch (emit: on_update).
-func (o *aggOp) emitUpdates(t *task, out []*Record) []*Record {
+func (o *aggOp) emitUpdates(c *opCtx, out []*Record) []*Record {
 	for _, key := range o.changed {
 		ws := o.work[key]
 		if o.session {
 			for _, s := range ws.sessions {
-				out = append(out, o.result(t, ws.group, s.w, s.acc, "update"))
+				out = append(out, o.result(c, ws.group, s.w, s.acc, "update"))
 			}
 			continue
 		}
 		w := windows.Window{Start: ws.start, End: ws.start + o.spec.Size.Milliseconds()}
-		out = append(out, o.result(t, ws.group, w, ws.acc, "update"))
+		out = append(out, o.result(c, ws.group, w, ws.acc, "update"))
 	}
 	o.changed = o.changed[:0]
 	return out
-}
-
-// idleAdvance lets event time pass on a partition that received nothing
-// for source.watermark.idle_timeout: the watermark then follows the wall
-// clock from the last event's time. Emission time then depends on when
-// the partition went quiet, not on the data alone.
-func (o *aggOp) idleAdvance(t *task) {
-	idle := t.w.p.Source.IdleTimeout
-	if idle <= 0 || o.idleSince.IsZero() || o.wm.MaxEventTime() == math.MinInt64 {
-		return
-	}
-	quiet := time.Since(o.idleSince)
-	if quiet < idle {
-		return
-	}
-	o.wm.Advance(o.wm.MaxEventTime() + quiet.Milliseconds() - t.w.p.Source.AllowedLateness.Milliseconds())
-}
-
-// dueBatch bounds how many timers one Due call returns.
-const dueBatch = 1000
-
-// closeDue closes the windows whose close time the watermark has reached:
-// it emits their final result (on_close) and deletes their state and timer.
-func (o *aggOp) closeDue(ctx context.Context, t *task, out []*Record) ([]*Record, error) {
-	wm := o.wm.Current()
-	if wm < o.lowDue {
-		return out, nil
-	}
-	// Timers in the store (committed), plus those this task set and has not
-	// committed yet, minus those it cleared.
-	due := map[string]int64{}
-	var timers []statedb.Timer
-	err := t.retry(ctx, "timers", func(ctx context.Context) (err error) {
-		timers, err = t.w.o.store.Due(ctx, t.part, math.MaxInt64, dueBatch)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	o.lowDue = math.MaxInt64
-	if len(timers) == dueBatch {
-		o.lowDue = timers[len(timers)-1].Due // more may follow: ask again next time
-	}
-	for _, x := range timers {
-		if !strings.HasPrefix(x.Key, o.prefix) {
-			continue
-		}
-		if _, cleared := t.state.clrT[x.Key]; cleared {
-			continue
-		}
-		if _, moved := t.state.setT[x.Key]; moved {
-			continue // the uncommitted timer below wins
-		}
-		if x.Due <= wm {
-			due[x.Key] = x.Due
-		} else if x.Due < o.lowDue {
-			o.lowDue = x.Due
-		}
-	}
-	for k, d := range t.state.setT {
-		if !strings.HasPrefix(k, o.prefix) {
-			continue
-		}
-		if d <= wm {
-			due[k] = d
-		} else if d < o.lowDue {
-			o.lowDue = d
-		}
-	}
-	// State this batch changed: new windows have no timer yet, and a key's
-	// sessions may close earlier than their stored timer says.
-	for k, ws := range o.work {
-		if ws.dirty {
-			d := o.nextClose(ws)
-			if d <= wm {
-				due[k] = d
-			} else if d < o.lowDue {
-				o.lowDue = d
-			}
-		}
-	}
-	if len(due) == 0 {
-		return out, nil
-	}
-	keys := make([]string, 0, len(due))
-	for k := range due {
-		keys = append(keys, k)
-	}
-	// Close in a deterministic order: by close time, then key.
-	sortByDue(keys, due)
-	if err := t.loadState(ctx, keys); err != nil {
-		return nil, err
-	}
-	for _, k := range keys {
-		group, start, ok := o.parseKey(k)
-		if !ok {
-			t.log.Error("dropping a timer with a malformed key", zap.String("step", o.name), zap.String("key", k))
-			t.state.clearTimer(k)
-			continue
-		}
-		ws, err := o.get(t, k, group, start)
-		if err != nil {
-			// Corrupt state cannot be emitted; report it and drop the
-			// window rather than block the partition forever.
-			t.log.Error("dropping undecodable window state", zap.String("step", o.name), zap.Error(err))
-			ws = &winState{group: group, start: start, isNew: true}
-			o.work[k] = ws
-		}
-		if o.session {
-			var keep []sessionState
-			for _, s := range ws.sessions {
-				if o.spec.Closed(s.w, wm) {
-					if o.agg.Emit == pipeline.EmitOnClose {
-						out = append(out, o.result(t, group, s.w, s.acc, "final"))
-					}
-					t.w.stats.windowsClosed.Add(1)
-					continue
-				}
-				keep = append(keep, s)
-			}
-			ws.sessions = keep
-		} else if ws.acc != nil {
-			w := windows.Window{Start: start, End: start + o.spec.Size.Milliseconds()}
-			if o.agg.Emit == pipeline.EmitOnClose {
-				out = append(out, o.result(t, group, w, ws.acc, "final"))
-			}
-			t.w.stats.windowsClosed.Add(1)
-			ws.acc = nil
-		}
-		ws.dirty = true
-	}
-	return out, nil
 }
 
 // nextClose is the close time of the state's earliest window.
@@ -560,15 +462,15 @@ func (o *aggOp) nextClose(ws *winState) int64 {
 
 // writeBack encodes the batch's changed state into the cache, with its
 // timers, and empties the working set.
-func (o *aggOp) writeBack(t *task) {
+func (o *aggOp) writeBack(c *opCtx) {
 	for k, ws := range o.work {
 		if !ws.dirty {
 			continue
 		}
 		empty := ws.acc == nil && len(ws.sessions) == 0
 		if empty {
-			t.state.del(k)
-			t.state.clearTimer(k)
+			c.state.del(k)
+			c.timers.clear(k)
 			continue
 		}
 		var b []byte
@@ -578,12 +480,9 @@ func (o *aggOp) writeBack(t *task) {
 			b = ws.acc.AppendBinary(nil)
 		}
 		due := o.nextClose(ws)
-		t.state.put(k, b, o.ttl(due))
+		c.state.put(k, b, o.ttl(c, due))
 		if ws.isNew || o.session {
-			t.state.setTimer(k, due)
-		}
-		if due < o.lowDue {
-			o.lowDue = due
+			c.timers.set(k, due)
 		}
 	}
 	clear(o.work)
@@ -594,19 +493,20 @@ func (o *aggOp) writeBack(t *task) {
 // with retention set, the event time left until the window closes plus
 // the retention; without it, none (state is deleted when its window
 // closes).
-func (o *aggOp) ttl(due int64) time.Duration {
+func (o *aggOp) ttl(c *opCtx, due int64) time.Duration {
 	if o.agg.Retention <= 0 {
 		return 0
 	}
-	left := time.Duration(max(0, due-o.wm.Current())) * time.Millisecond
-	if due == math.MaxInt64 || o.wm.Current() == math.MinInt64 {
+	wm := c.watermark()
+	left := time.Duration(max(0, due-wm)) * time.Millisecond
+	if due == math.MaxInt64 || wm == math.MinInt64 {
 		left = 0
 	}
 	return left + o.agg.Retention
 }
 
 // result builds the output record of a window.
-func (o *aggOp) result(t *task, group string, w windows.Window, acc *windows.Acc, kind string) *Record {
+func (o *aggOp) result(c *opCtx, group string, w windows.Window, acc *windows.Acc, kind string) *Record {
 	ev := make(map[string]any, len(o.agg.Values)+3)
 	vals := acc.Result()
 	for i, v := range o.agg.Values {
@@ -622,7 +522,8 @@ func (o *aggOp) result(t *task, group string, w windows.Window, acc *windows.Acc
 	// by upserting on (key, window). The input is assembled here in a
 	// stack buffer: the ID string is the only allocation.
 	var stack [256]byte
-	b := append(stack[:0], t.w.p.Spec.Name...)
+	part, last := c.origin()
+	b := append(stack[:0], c.pipelineName()...)
 	b = append(b, 0)
 	b = append(b, o.agg.Name...)
 	b = append(b, '/')
@@ -633,7 +534,7 @@ func (o *aggOp) result(t *task, group string, w windows.Window, acc *windows.Acc
 	b = strconv.AppendInt(b, w.Start, 10)
 	b = append(b, 0)
 	if kind == "update" {
-		b = strconv.AppendInt(b, int64(int(t.last)), 10)
+		b = strconv.AppendInt(b, last, 10)
 	} else {
 		b = strconv.AppendInt(b, w.End, 10)
 		b = append(b, 0, '0')
@@ -642,8 +543,9 @@ func (o *aggOp) result(t *task, group string, w windows.Window, acc *windows.Acc
 	return &Record{
 		Key: group, Event: ev, ID: id, outID: id,
 		Time:  time.UnixMilli(w.End - 1).UTC(),
-		Topic: t.part.Topic, Partition: t.part.Partition, Offset: t.last,
-		version: t.last, versioned: kind == "update",
+		Topic: part.Topic, Partition: part.Partition, Offset: last,
+		wm:      c.firedAt(),
+		version: last, versioned: kind == "update",
 	}
 }
 
@@ -696,51 +598,4 @@ func (o *aggOp) decodeSessions(b []byte) ([]sessionState, error) {
 		return nil, errCorruptSessions
 	}
 	return out, nil
-}
-
-// restore sets the step's watermark from the partition's metadata.
-func (o *aggOp) restore(meta map[string][]byte) error {
-	b, ok := meta[o.agg.Name]
-	if !ok {
-		return nil
-	}
-	return o.wm.UnmarshalBinary(b)
-}
-
-func sortByDue(keys []string, due map[string]int64) {
-	slices.SortFunc(keys, func(a, b string) int {
-		if c := cmp.Compare(due[a], due[b]); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-}
-
-// late handles an event that arrived after every window it belongs to
-// closed: counted, and sent to the step's late topic when it has one.
-func (t *task) late(r *Record, o *aggOp, tm, wm int64) {
-	t.w.stats.late.Add(1)
-	if o.agg.LateTopic == "" {
-		return
-	}
-	hdr := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
-	m := &sarama.ProducerMessage{
-		Topic: o.agg.LateTopic,
-		Value: sarama.ByteEncoder(r.raw),
-		Headers: []sarama.RecordHeader{
-			hdr(IDHeader, outputID(t.w.p.Spec.Name, "late", r.ID, 0)),
-			hdr(HeaderError, fmt.Sprintf("late: event time %s is behind the watermark %s of step %s",
-				time.UnixMilli(tm).UTC().Format(time.RFC3339Nano), time.UnixMilli(wm).UTC().Format(time.RFC3339Nano), o.agg.Name)),
-			hdr(HeaderStep, o.name),
-			hdr(HeaderTopic, r.Topic),
-			hdr(HeaderPartition, strconv.FormatInt(int64(r.Partition), 10)),
-			hdr(HeaderOffset, strconv.FormatInt(r.Offset, 10)),
-			hdr(HeaderEventID, r.ID),
-			hdr(HeaderPipeline, t.w.p.Spec.Name),
-		},
-	}
-	if r.srcKey != nil {
-		m.Key = sarama.ByteEncoder(r.srcKey)
-	}
-	t.out = append(t.out, m)
 }

@@ -279,7 +279,7 @@ func TestAggregateStateIsRemovedWhenWindowsClose(t *testing.T) {
 		h.claim.msgs <- &sarama.ConsumerMessage{Topic: "in", Offset: int64(i), Value: []byte(e.json())}
 	}
 	h.waitMarked(3)
-	timers, err := store.Due(context.Background(), statedb.Partition{Topic: "in"}, 1<<62, 100)
+	timers, err := store.Due(context.Background(), statedb.Partition{Topic: "in"}, "", 1<<62, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,16 +291,17 @@ func TestAggregateStateIsRemovedWhenWindowsClose(t *testing.T) {
 var _ = pipeline.Tumbling
 
 // An event an aggregate rejects (a string in sum) goes to the dead-letter
-// topic and changes nothing, event time included: the event after it is not
-// late because of it.
-func TestAggregateRejectedEventDoesNotAdvanceEventTime(t *testing.T) {
+// topic and changes no window; but it is a source event with a valid time,
+// so it moves the partition's watermark like any other (the watermark is
+// the partition's, not a step's): the event after it is late.
+func TestAggregateRejectedEventStillAdvancesThePartitionsWatermark(t *testing.T) {
 	yaml := fmt.Sprintf(aggPipeline, "0s", 10, "{tumbling: 5s}", "on_close")
 	yaml = strings.Replace(yaml, "flush: {", "dead_letter: {topic: dlq}\nflush: {", 1)
 	h := newHarnessYAML(t, yaml, memory.New())
 	vals := []string{
 		`{"user":"a","ts":1000,"v":1,"page":"/1"}`,
 		`{"user":"a","ts":100000,"v":"x","page":"/x"}`, // rejected by sum
-		`{"user":"a","ts":2000,"v":2,"page":"/2"}`,     // not late: the rejected event did not move time
+		`{"user":"a","ts":2000,"v":2,"page":"/2"}`,     // late: the rejected event moved time past [0,5s)
 		`{"user":"a","ts":200000,"v":0,"page":"/0"}`,   // closes [0,5s)
 	}
 	for i, v := range vals {
@@ -322,10 +323,10 @@ func TestAggregateRejectedEventDoesNotAdvanceEventTime(t *testing.T) {
 			late++
 		}
 	}
-	if len(got) != 1 || got[0].N != 2 || got[0].Total != 3 {
-		t.Errorf("results %v, want [0,5s) with n=2 total=3", got)
+	if len(got) != 1 || got[0].N != 1 || got[0].Total != 1 {
+		t.Errorf("results %v, want [0,5s) with n=1 total=1", got)
 	}
-	if dlq != 1 || late != 0 {
-		t.Errorf("%d dead letters and %d late events, want 1 and 0", dlq, late)
+	if dlq != 1 || late != 1 {
+		t.Errorf("%d dead letters and %d late events, want 1 and 1", dlq, late)
 	}
 }

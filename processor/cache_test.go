@@ -135,9 +135,9 @@ func (s *callCounter) Seen(ctx context.Context, p statedb.Partition, ids []strin
 	return s.Store.Seen(ctx, p, ids)
 }
 
-func (s *callCounter) Due(ctx context.Context, p statedb.Partition, until int64, limit int) ([]statedb.Timer, error) {
+func (s *callCounter) Due(ctx context.Context, p statedb.Partition, prefix string, until int64, limit int) ([]statedb.Timer, error) {
 	s.n.Add(1)
-	return s.Store.Due(ctx, p, until, limit)
+	return s.Store.Due(ctx, p, prefix, until, limit)
 }
 
 func (s *callCounter) Commit(ctx context.Context, c *statedb.Commit) error {

@@ -14,7 +14,18 @@
 //	err = w.Run(ctx) // until ctx ends; then flush, commit, leave the group
 //
 // Custom code implements Processor and is registered by name with
-// WithProcessor; see examples/custom-processor.
+// WithProcessor; see examples/custom-processor. Its State is its step's
+// own (keys scoped to the step). A TimerProcessor also sets timers, and
+// OnTimer is called when the partition's watermark reaches them.
+//
+// # Steps, time and timers
+//
+// Every step is an operator: in each batch the steps run in pipeline
+// order, each processing its input and then firing the timers the
+// partition's watermark has made due (an aggregate's closing windows, a
+// TimerProcessor's OnTimer); both go to the next step. The watermark is
+// the partition's, one for all steps: the greatest event time of the
+// source events seen, minus source.allowed_lateness.
 //
 // # The flush protocol
 //
@@ -28,7 +39,8 @@
 //     flush.interval, then processed together: decoded, given an event ID
 //     and time, dropped if the ID was seen (one Store.Seen per batch), and
 //     run through the steps. State reads are batched (one Store.Load per
-//     stateful step per batch); writes go to the task's cache; outputs and
+//     stateful step per batch, one Store.Due per step when a timer may be
+//     due); writes go to the task's cache; outputs and
 //     dead letters to a buffer.
 //  3. Flush: (a) the buffered messages are produced and acknowledged, in
 //     one Kafka transaction committed before (b) when kafka.transactions is

@@ -2,35 +2,34 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/eddy-streams/eddy/pipeline"
 )
 
-// op is one compiled pipeline step. run takes the batch's live records in
-// order and returns the records passed on, in order. A record that fails
-// goes to t.poison and is not passed on; run returns an error only when the
-// batch cannot go on (the task's context ended, or it was fenced).
-type op interface {
-	run(ctx context.Context, t *task, in []*Record) ([]*Record, error)
+// compiled is one pipeline step ready to run: its operator and the name
+// its errors carry.
+type compiled struct {
+	op   operator
+	name string
 }
 
-// buildOps compiles the pipeline's steps into ops, making one Processor
-// per custom step from its Factory.
-func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]op, error) {
-	ops := make([]op, 0, len(p.Steps))
+// buildOps compiles the pipeline's steps into operators, making one
+// Processor per custom step from its Factory. A step kind's runtime is
+// built here and nowhere else; its decoding, validation and compilation
+// are in package pipeline (see pipeline.Step).
+func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]compiled, error) {
+	ops := make([]compiled, 0, len(p.Steps))
+	seen := map[string]int{} // processor name -> occurrences so far
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		name := stepName(i, s)
+		var o operator
 		switch s.Kind {
-		case pipeline.FilterStep:
-			ops = append(ops, &filterOp{name: name, expr: s.Filter})
-		case pipeline.SetStep:
-			ops = append(ops, &fieldsOp{name: name, fields: s.Fields})
-		case pipeline.MapStep:
-			ops = append(ops, &fieldsOp{name: name, fields: s.Fields, replace: true})
-		case pipeline.KeyStep:
-			ops = append(ops, &keyOp{name: name, expr: s.Key})
+		case pipeline.FilterStep, pipeline.SetStep, pipeline.MapStep, pipeline.KeyStep:
+			o = &statelessOp{step: s, name: name}
 		case pipeline.ProcessorStep:
 			f, ok := factories[s.Processor.Name]
 			if !ok {
@@ -40,180 +39,68 @@ func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]op, error) 
 			if err != nil {
 				return nil, fmt.Errorf("processor: steps[%d].processor %q: config: %w", i, s.Processor.Name, err)
 			}
-			ops = append(ops, &procOp{name: name, proc: proc})
+			// The scope is the registered name, and "#n" for its n-th
+			// repeat: stable while steps are added or moved around it.
+			sc := "p\x00" + s.Processor.Name
+			if n := seen[s.Processor.Name]; n > 0 {
+				sc += "#" + strconv.Itoa(n+1)
+			}
+			seen[s.Processor.Name]++
+			o = &procOp{name: name, proc: proc, sc: sc}
 		case pipeline.AggregateStep:
-			a, err := newAggOp(name, s.Aggregate, p.Source.AllowedLateness)
+			a, err := newAggOp(name, s.Aggregate)
 			if err != nil {
 				return nil, fmt.Errorf("processor: %w", err)
 			}
-			ops = append(ops, a)
+			o = a
 		default:
 			return nil, fmt.Errorf("processor: steps[%d]: unknown step kind %s", i, s.Kind)
 		}
+		ops = append(ops, compiled{op: o, name: name})
 	}
 	return ops, nil
+}
+
+// scopeOf is an operator's scope, "" for a stateless one.
+func scopeOf(o operator) string {
+	if s, ok := o.(scoped); ok {
+		return s.scope()
+	}
+	return ""
 }
 
 func stepName(_ int, s *pipeline.Step) string {
 	return s.Field + "." + s.Kind.String()
 }
 
-type filterOp struct {
+// statelessOp is filter, set, map and key: pipeline.Step.Apply, the one
+// implementation of those steps.
+type statelessOp struct {
+	stateless
+	step *pipeline.Step
 	name string
-	expr *pipeline.Expr
 }
 
-func (o *filterOp) run(_ context.Context, t *task, in []*Record) ([]*Record, error) {
+func (o *statelessOp) process(_ context.Context, c *opCtx, in []*Record) ([]*Record, error) {
 	out := in[:0]
 	for _, r := range in {
-		ok, err := o.expr.Bool(t.bind(r))
+		v := c.bind(r)
+		keep, err := o.step.Apply(v)
 		if err != nil {
-			t.poison(r, o.name, err)
-			continue
-		}
-		if !ok {
-			t.w.stats.filtered.Add(1)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// fieldsOp is `set` (add or replace fields) and `map` (replace the event).
-// All fields are evaluated against the record as it came in, so a field
-// never sees another field of the same step.
-type fieldsOp struct {
-	name    string
-	fields  []pipeline.Field
-	replace bool
-	vals    []any
-}
-
-func (o *fieldsOp) run(_ context.Context, t *task, in []*Record) ([]*Record, error) {
-	out := in[:0]
-next:
-	for _, r := range in {
-		o.vals = o.vals[:0]
-		for _, f := range o.fields {
-			v, err := f.Expr.Value(t.bind(r))
-			if err != nil {
-				t.poison(r, o.name+"."+f.Name, err)
-				continue next
+			step := o.name
+			var ee *pipeline.EvalError
+			if errors.As(err, &ee) && ee.Field != "" {
+				step = ee.Field
 			}
-			o.vals = append(o.vals, v)
+			c.poison(r, step, err)
+			continue
 		}
-		ev := r.Event
-		if o.replace || ev == nil {
-			ev = make(map[string]any, len(o.fields))
+		if !keep {
+			c.stats().filtered.Add(1)
+			continue
 		}
-		for i, f := range o.fields {
-			ev[f.Name] = o.vals[i]
-		}
-		r.Event = ev
+		r.Event, r.Key = v.Event, v.Key
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-type keyOp struct {
-	name string
-	expr *pipeline.Expr
-}
-
-func (o *keyOp) run(_ context.Context, t *task, in []*Record) ([]*Record, error) {
-	out := in[:0]
-	for _, r := range in {
-		k, err := o.expr.String(t.bind(r))
-		if err != nil {
-			t.poison(r, o.name, err)
-			continue
-		}
-		r.Key = k
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// procOp runs a custom Processor. Keys of a Prefetcher are loaded for the
-// whole batch in one round trip first.
-type procOp struct {
-	name string
-	proc Processor
-}
-
-type collector struct{ recs []*Record }
-
-func (c *collector) Emit(r *Record) { c.recs = append(c.recs, r) }
-
-func (o *procOp) run(ctx context.Context, t *task, in []*Record) ([]*Record, error) {
-	if pf, ok := o.proc.(Prefetcher); ok {
-		var keys []string
-		for _, r := range in {
-			keys = append(keys, pf.Keys(r)...)
-		}
-		if err := t.loadState(ctx, keys); err != nil {
-			return nil, err
-		}
-	}
-	out := make([]*Record, 0, len(in))
-	st := &overlay{c: t.state, load: t.loadState}
-	var col collector
-	for _, r := range in {
-		col.recs = col.recs[:0]
-		err := safeProcess(ctx, o.proc, r, &col, st)
-		if st.fail != nil {
-			return nil, st.fail
-		}
-		if err != nil {
-			st.discard()
-			t.poison(r, o.name, err)
-			continue
-		}
-		st.apply()
-		for _, e := range col.recs {
-			if e.raw == nil { // a new record: keep its source for dead letters
-				e.raw, e.srcKey, e.Topic, e.Partition, e.Offset = r.raw, r.srcKey, r.Topic, r.Partition, r.Offset
-				if e.ID == "" {
-					e.ID = r.ID
-				}
-				if e.Timestamp.IsZero() {
-					e.Timestamp = r.Timestamp
-				}
-				if e.Time.IsZero() {
-					e.Time = r.Time
-				}
-			}
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-// safeProcess turns a panic in custom code into an error: one bad record
-// must not crash the worker.
-func safeProcess(ctx context.Context, p Processor, r *Record, out Emitter, st State) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("panic: %v", v)
-		}
-	}()
-	return p.Process(ctx, r, out, st)
-}
-
-// loadState loads keys into the cache, retrying while the store is down.
-// Keys already cached cost nothing: when all are, no store call is made
-// (nor counted in Stats.StoreCalls).
-func (t *task) loadState(ctx context.Context, keys []string) error {
-	miss := t.state.missing(keys)
-	if len(miss) == 0 {
-		return nil
-	}
-	err := t.retry(ctx, "state load", func(ctx context.Context) error {
-		return t.state.fetch(ctx, miss)
-	})
-	if err != nil {
-		t.state.forget(miss)
-	}
-	return err
 }

@@ -26,6 +26,9 @@ type options struct {
 	cacheSize   int
 	onOutput    func(*Record)
 	onFlush     FlushHook
+	// stateUpgrade accepts state written before per-step scopes with
+	// custom processor steps (see task.checkLayout).
+	stateUpgrade bool
 }
 
 func defaultOptions() options {
@@ -63,6 +66,13 @@ func WithInstanceID(id string) Option { return func(o *options) { o.instanceID =
 func WithProcessor(name string, f Factory) Option {
 	return func(o *options) { o.factories[name] = f }
 }
+
+// WithStateUpgrade lets a worker whose pipeline has custom processor steps
+// take over state written by an eddy before per-step state scopes (see the
+// README, "Upgrading"). Without it such a worker refuses that state, since
+// a processor would no longer find its keys. Pass it only when no
+// processor of the pipeline keeps state, or its state may start empty.
+func WithStateUpgrade() Option { return func(o *options) { o.stateUpgrade = true } }
 
 // WithCommitInterval sets how often Kafka offsets are committed (default
 // 1s). The store, not Kafka, is the truth about progress: a longer interval

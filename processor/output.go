@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
-
-	"github.com/eddy-streams/eddy/pipeline"
 )
 
 // Headers of dead-lettered events.
@@ -91,7 +90,7 @@ func (t *task) sink(recs []*Record) {
 			}
 			key = k
 		}
-		val, err := encodeValue(sk.Format, r.Event)
+		val, err := sk.Encode(r.Event)
 		if err != nil {
 			t.poison(r, "sink.encode", err)
 			continue
@@ -175,27 +174,31 @@ func (t *task) poison(r *Record, step string, err error) {
 	t.out = append(t.out, m)
 }
 
-// decodeValue turns a source message value into an event.
-func decodeValue(f pipeline.Format, b []byte) (map[string]any, error) {
-	if f == pipeline.FormatRaw {
-		return map[string]any{"value": string(b)}, nil
+// late handles an event that arrived after every window it belongs to
+// closed: counted, and sent to the step's late topic when it has one.
+func (t *task) late(r *Record, step, topic string, tm, wm int64) {
+	t.w.stats.late.Add(1)
+	if topic == "" {
+		return
 	}
-	return pipeline.DecodeJSON(b)
-}
-
-// encodeValue turns an event into a sink message value.
-func encodeValue(f pipeline.Format, ev map[string]any) ([]byte, error) {
-	if f == pipeline.FormatRaw {
-		switch v := ev["value"].(type) {
-		case string:
-			return []byte(v), nil
-		case []byte:
-			return v, nil
-		case nil:
-			return nil, nil
-		default:
-			return nil, fmt.Errorf("sink.format raw: field value is a %T, want a string or bytes", v)
-		}
+	hdr := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
+	m := &sarama.ProducerMessage{
+		Topic: topic,
+		Value: sarama.ByteEncoder(r.raw),
+		Headers: []sarama.RecordHeader{
+			hdr(IDHeader, outputID(t.w.p.Spec.Name, "late", r.ID, 0)),
+			hdr(HeaderError, fmt.Sprintf("late: event time %s is behind the partition's watermark %s at step %s",
+				time.UnixMilli(tm).UTC().Format(time.RFC3339Nano), time.UnixMilli(wm).UTC().Format(time.RFC3339Nano), step)),
+			hdr(HeaderStep, step),
+			hdr(HeaderTopic, r.Topic),
+			hdr(HeaderPartition, strconv.FormatInt(int64(r.Partition), 10)),
+			hdr(HeaderOffset, strconv.FormatInt(r.Offset, 10)),
+			hdr(HeaderEventID, r.ID),
+			hdr(HeaderPipeline, t.w.p.Spec.Name),
+		},
 	}
-	return pipeline.EncodeJSON(ev)
+	if r.srcKey != nil {
+		m.Key = sarama.ByteEncoder(r.srcKey)
+	}
+	t.out = append(t.out, m)
 }

@@ -64,7 +64,7 @@ func TestWindowResultIDs(t *testing.T) {
 		{"update", refOutputID("bench", "per_user/update", "u00017\x001700000040000", 4242)},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
-			r := op.result(tk, "u00017", w, op.fns.NewAcc(), tc.kind)
+			r := op.result(tk.ctxs[0], "u00017", w, op.fns.NewAcc(), tc.kind)
 			if r.ID != tc.want || r.outID != tc.want {
 				t.Errorf("ID %s (outID %s), want %s", r.ID, r.outID, tc.want)
 			}

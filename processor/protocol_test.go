@@ -239,11 +239,11 @@ sink: {topic: out}
 		t.Errorf("dead letter %s with headers %v, want event 2 and the panic", v, hdrs)
 	}
 	got, err := st.Load(context.Background(), statedb.Partition{Topic: "in"},
-		[]string{"seen-e0", "seen-e1", "seen-e2", "seen-e3", "seen-e4"})
+		[]string{StateKey("boom", "seen-e0"), StateKey("boom", "seen-e1"), StateKey("boom", "seen-e2"), StateKey("boom", "seen-e3"), StateKey("boom", "seen-e4")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := got["seen-e2"]; ok || len(got) != 4 {
+	if _, ok := got[StateKey("boom", "seen-e2")]; ok || len(got) != 4 {
 		t.Errorf("committed state %v, want the puts of e0, e1, e3, e4 only", keys(got))
 	}
 }

@@ -38,6 +38,11 @@ type Record struct {
 	srcKey []byte
 	// outID, when set, is the output's deterministic ID (window results).
 	outID string
+	// wm is the partition's watermark as it stood before the source event
+	// the record comes from: what an operator judges its lateness against.
+	// A record an operator made when its timers fired carries the
+	// watermark as it stood when the batch began.
+	wm int64
 	// version, when versioned, is the eddy-version header of an on_update
 	// output: the source offset of the last event of the batch that
 	// produced it.
@@ -103,4 +108,49 @@ type ProcessorFunc func(ctx context.Context, rec *Record, out Emitter, st State)
 // Process calls f.
 func (f ProcessorFunc) Process(ctx context.Context, rec *Record, out Emitter, st State) error {
 	return f(ctx, rec, out, st)
+}
+
+// TimerProcessor is a Processor that reacts to event time: it sets timers
+// on its TimerState, and OnTimer is called for each when the partition's
+// watermark reaches its due time, earliest first. With it a Processor can
+// wait for what does not happen ("no B within 5 minutes of an A") or emit
+// a result once its input is complete.
+//
+// Timers live in the state store with the Processor's state and move with
+// the partition, so a timer set before a crash fires on the next owner. A
+// timer fires once; OnTimer may set it again. A key has at most one timer:
+// setting it again moves it. What OnTimer emits gets an event ID made of
+// the step, the timer's key and its due time (unless OnTimer sets one), so
+// its outputs have the same IDs on every replay. An error from OnTimer
+// sends a record naming the timer to the dead-letter topic and discards
+// what the call emitted and wrote; the timer stays cleared.
+type TimerProcessor interface {
+	Processor
+	OnTimer(ctx context.Context, t Timer, out Emitter, st TimerState) error
+}
+
+// Timer is a due timer: the key it was set under and its due time (event
+// time, millisecond precision).
+type Timer struct {
+	Key string
+	Due time.Time
+}
+
+// TimerState is the State of a Processor's step, with its timers and the
+// partition's watermark. The State passed to Process implements it: a
+// TimerProcessor type-asserts it (st.(processor.TimerState)).
+type TimerState interface {
+	State
+	// SetTimer sets (or moves) the key's timer: OnTimer is called once
+	// the partition's watermark reaches due. Timer keys are the step's
+	// own, separate from its state keys. Only a TimerProcessor may set
+	// timers: for another Processor the call fails the record.
+	SetTimer(key string, due time.Time)
+	// ClearTimer removes the key's timer, if any.
+	ClearTimer(key string)
+	// Watermark is the partition's event-time watermark: the greatest
+	// event time seen on the partition minus source.allowed_lateness, as
+	// it stood before the record being processed (in OnTimer: now). It is
+	// the zero Time before the partition's first event.
+	Watermark() time.Time
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/eddy-streams/eddy/dedup"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/statedb"
+	"github.com/eddy-streams/eddy/windows"
 )
 
 // errFenced ends a task whose partition was acquired by a newer owner.
@@ -41,13 +43,24 @@ type task struct {
 	part  statedb.Partition
 	log   *zap.Logger
 
-	ops   []op
+	ops   []operator
+	ctxs  []*opCtx // ops[i]'s view of the task
 	state *cache
 	vars  pipeline.Vars
 
+	// wm is the partition's event-time watermark: the greatest event time
+	// of the source events it has processed, minus
+	// source.allowed_lateness. Every operator reads it; only source events
+	// (and source.watermark.idle_timeout) move it. wmStart is its value
+	// when the current batch began; idleSince when the last event was
+	// observed (wall clock, read once per batch).
+	wm        *windows.Watermark
+	wmStart   int64
+	idleSince time.Time
+
 	epoch  int64
 	stored int64             // W: last offset whose effects are in the store
-	meta   map[string][]byte // steps' event-time state, committed with each flush
+	meta   map[string][]byte // the partition's metadata (watermark, layout), committed with each flush
 
 	sampled int // events seen by the co-partitioning check
 	warned  bool
@@ -78,7 +91,7 @@ type task struct {
 
 func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) (*task, error) {
 	w := h.w
-	ops, err := buildOps(w.p, w.o.factories)
+	built, err := buildOps(w.p, w.o.factories)
 	if err != nil {
 		return nil, err // New built them once already; cannot happen for a valid config
 	}
@@ -86,9 +99,13 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 	t := &task{
 		w: w, h: h, sess: sess, claim: claim, part: part,
 		log:   w.log.With(zap.String("topic", part.Topic), zap.Int32("partition", part.Partition)),
-		ops:   ops,
 		state: newCache(w.o.store, part, w.o.cacheSize),
 		ids:   dedup.NewTracker(),
+		wm:    windows.NewWatermark(w.p.Source.AllowedLateness),
+	}
+	for _, b := range built {
+		t.ops = append(t.ops, b.op)
+		t.ctxs = append(t.ctxs, newOpCtx(t, t.state, b.name, b.op))
 	}
 	t.next.Store(claim.InitialOffset())
 	t.skipped, t.marked = -1, 0
@@ -118,6 +135,10 @@ func (t *task) run() error {
 	if err != nil {
 		t.drain()
 		return nil // the session is over; the partition goes to its next owner
+	}
+	if err := t.checkLayout(); err != nil {
+		t.w.refuse(err) // ends Run: every partition would refuse alike
+		return err
 	}
 	if err := t.checkStart(); err != nil {
 		return err
@@ -234,12 +255,12 @@ func (t *task) acquire(ctx context.Context) error {
 		t.log.Error("stored partition metadata is unreadable; event time restarts from the next event", zap.Error(err))
 	}
 	t.meta = meta
-	for _, o := range t.ops {
-		if a, ok := o.(*aggOp); ok {
-			if err := a.restore(meta); err != nil {
-				t.log.Error("stored watermark is unreadable; event time restarts from the next event",
-					zap.String("step", a.name), zap.Error(err))
-			}
+	if err := restoreWatermark(t.wm, meta); err != nil {
+		t.log.Error("stored watermark is unreadable; event time restarts from the next event", zap.Error(err))
+	}
+	for k := range meta {
+		if !strings.HasPrefix(k, "\x00") {
+			delete(meta, k) // an aggregate's own watermark, before layout 2: restored above
 		}
 	}
 	t.log.Info("partition claimed", zap.Int64("epoch", c.Epoch), zap.Int64("stored_offset", c.Offset),
@@ -299,22 +320,21 @@ func (t *task) checkStart() error {
 	return fmt.Errorf("%s: %w", t.part, errRewind)
 }
 
-// ticking reports whether the steps need to run without new events: an
-// aggregate whose idle timeout may let event time pass, or whose
-// watermark has reached a window still to close.
+// ticking reports whether the operators need to run without new events:
+// the idle timeout may let event time pass, or the watermark may have
+// reached a timer still to fire.
 func (t *task) ticking() bool {
-	for _, o := range t.ops {
-		if a, ok := o.(*aggOp); ok {
-			if t.w.p.Source.IdleTimeout > 0 || a.wm.Current() >= a.lowDue {
-				return true
-			}
+	if t.w.p.Source.IdleTimeout > 0 && !t.idleSince.IsZero() {
+		return true
+	}
+	wm := t.wm.Current()
+	for _, c := range t.ctxs {
+		if c.timers.pending(wm) {
+			return true
 		}
 	}
 	return false
 }
-
-// setMeta records a step's event-time state for the next commit.
-func (t *task) setMeta(step string, b []byte) { t.meta[step] = b }
 
 // coPartitionSample is how often (1 in N events) the co-partitioning check
 // runs.
@@ -459,13 +479,49 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 	if err != nil {
 		return err
 	}
-	for _, o := range t.ops {
-		if recs, err = o.run(ctx, t, recs); err != nil {
+	t.advance(recs)
+	// Operators in pipeline order: each processes its input, then fires
+	// what the watermark has made due; both are the next one's input.
+	for i, o := range t.ops {
+		c := t.ctxs[i]
+		out, err := o.process(ctx, c, recs)
+		if err != nil {
 			return err
 		}
+		fired, err := o.fire(ctx, c)
+		if err != nil {
+			return err
+		}
+		recs = append(out, fired...)
 	}
 	t.sink(recs)
 	return nil
+}
+
+// advance moves the partition's watermark over the batch's source events,
+// in order, and stamps each with the watermark as it stood before it
+// (Record.wm). With no events for source.watermark.idle_timeout, the
+// watermark follows the wall clock from the last event's time instead:
+// emission time then depends on when the partition went quiet, not on the
+// data alone.
+func (t *task) advance(recs []*Record) {
+	t.wmStart = t.wm.Current()
+	for _, r := range recs {
+		r.wm = t.wm.Current()
+		t.wm.Observe(r.Time.UnixMilli()) // an invalid time (poisoned by the operator that reads it) moves nothing
+	}
+	src := t.w.p.Source
+	switch {
+	case len(recs) > 0:
+		if src.IdleTimeout > 0 {
+			t.idleSince = time.Now()
+		}
+	case src.IdleTimeout > 0 && !t.idleSince.IsZero() && t.wm.MaxEventTime() != math.MinInt64:
+		if quiet := time.Since(t.idleSince); quiet >= src.IdleTimeout {
+			t.wm.Advance(t.wm.MaxEventTime() + quiet.Milliseconds() - src.AllowedLateness.Milliseconds())
+		}
+	}
+	t.meta[metaWatermark] = t.wm.AppendBinary(t.meta[metaWatermark][:0])
 }
 
 // decode turns a message into rec: value, event ID, event time. On error
@@ -482,28 +538,20 @@ func (t *task) decode(rec *Record, m *sarama.ConsumerMessage) (string, error) {
 		}
 	}
 	src := t.w.p.Source
-	ev, err := decodeValue(src.Format, m.Value)
+	ev, err := src.Decode(m.Value)
 	if err != nil {
-		rec.ID = defaultID(rec)
+		rec.ID = dedup.DefaultID(rec.Topic, rec.Partition, rec.Offset, rec.Headers)
 		return "decode", err
 	}
 	rec.Event = ev
-	if src.EventID != nil {
-		id, err := src.EventID.String(t.bind(rec))
-		if err != nil {
-			rec.ID = defaultID(rec)
-			return "source.event_id", err
-		}
-		rec.ID = id
-	} else {
-		rec.ID = defaultID(rec)
+	v := t.bind(rec)
+	if rec.ID, err = src.IDFor(v); err != nil {
+		rec.ID = dedup.DefaultID(rec.Topic, rec.Partition, rec.Offset, rec.Headers)
+		return "source.event_id", err
 	}
-	if src.EventTime != nil {
-		ts, err := src.EventTime.Time(t.bind(rec))
-		if err != nil {
-			return "source.event_time", err
-		}
-		rec.Time = ts
+	if rec.Time, err = src.TimeFor(v); err != nil {
+		rec.Time = rec.Timestamp
+		return "source.event_time", err
 	}
 	return "", nil
 }
@@ -511,22 +559,6 @@ func (t *task) decode(rec *Record, m *sarama.ConsumerMessage) (string, error) {
 // IDHeader is the header that carries the deterministic ID of every record
 // eddy produces (see package dedup).
 const IDHeader = dedup.IDHeader
-
-// defaultID is dedup.DefaultID of rec. Without headers (so without an
-// eddy-id header) it is "<topic>-<partition>-<offset>", built here in a
-// stack buffer with one allocation instead of dedup's two.
-func defaultID(rec *Record) string {
-	if len(rec.Headers) > 0 {
-		return dedup.DefaultID(rec.Topic, rec.Partition, rec.Offset, rec.Headers)
-	}
-	var stack [128]byte
-	b := append(stack[:0], rec.Topic...)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, int64(rec.Partition), 10)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, rec.Offset, 10)
-	return string(b)
-}
 
 // bind points the task's reusable CEL variables at rec.
 func (t *task) bind(rec *Record) *pipeline.Vars {

@@ -35,6 +35,8 @@ type Worker struct {
 	mu        sync.Mutex
 	tasks     map[statedb.Partition]*task
 	running   atomic.Bool
+	// stop ends Run with an error that no rejoin can cure (see refuse).
+	stop context.CancelCauseFunc
 }
 
 // New checks the options against the pipeline and returns a Worker. It
@@ -77,6 +79,14 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 	}, nil
 }
 
+// refuse ends Run with err: the worker cannot work on what the store holds
+// (see task.checkLayout), and every partition would refuse it alike.
+func (w *Worker) refuse(err error) {
+	if w.stop != nil {
+		w.stop(err)
+	}
+}
+
 // Group returns the consumer group id the Worker joins.
 func (w *Worker) Group() string { return w.group }
 
@@ -92,6 +102,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("processor: Run called twice")
 	}
+	ctx, w.stop = context.WithCancelCause(ctx)
+	defer w.stop(nil)
 	cfg, err := w.saramaConfig()
 	if err != nil {
 		return err
@@ -158,6 +170,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		backoff = min(2*backoff, w.o.retryMax)
 	}
 	w.ready.Store(false)
+	if err := context.Cause(ctx); errors.Is(err, errOldLayout) {
+		w.log.Error("worker refused the stored state", zap.Error(err))
+		return err
+	}
 	w.log.Info("worker stopped", zap.Uint64("events_in", w.stats.in.Load()), zap.Uint64("events_out", w.stats.out.Load()))
 	return nil
 }

@@ -218,6 +218,7 @@ kafka_up() {
 	# A cluster id is 16 random bytes in URL-safe base64 without padding.
 	local cid
 	cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+	# --cluster-id=: a random id that starts with "-" would be taken for an option after -t.
 	# The SCRAM users of the SASL_SSL listener go into the metadata log at
 	# format time (KIP-900, Kafka 3.5+). Keep them in step with
 	# integration/kafka/secure (listeners.go); the probe logs in with those.
@@ -228,7 +229,7 @@ kafka_up() {
 	# Kafka 4 moved StorageTool from kafka.tools to org.apache.kafka.tools.
 	local tool ok=
 	for tool in kafka.tools.StorageTool org.apache.kafka.tools.StorageTool; do
-		if "${java[@]}" "$tool" format -t "$cid" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1; then
+		if "${java[@]}" "$tool" format --cluster-id="$cid" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1; then
 			ok=1
 			break
 		fi

@@ -115,9 +115,13 @@ type Store interface {
 	// Seen reports which of ids are recorded (and not expired) for p; the
 	// map may hold only the seen ones.
 	Seen(ctx context.Context, p Partition, ids []string) (map[string]bool, error)
-	// Due returns up to limit timers of p with Due <= until, earliest first
-	// (equal Due: by key). A limit <= 0 returns none. Due only reads.
-	Due(ctx context.Context, p Partition, until int64, limit int) ([]Timer, error)
+	// Due returns up to limit timers of p whose key begins with prefix and
+	// whose Due <= until, earliest first (equal Due: by key). Timers of
+	// other prefixes never count against limit, so an operator that asks
+	// with its own prefix (its key scope) sees all of its due timers
+	// however many other operators have. An empty prefix matches every
+	// timer. A limit <= 0 returns none. Due only reads.
+	Due(ctx context.Context, p Partition, prefix string, until int64, limit int) ([]Timer, error)
 	// Commit applies c atomically; see Commit. A stale epoch is ErrFenced.
 	Commit(ctx context.Context, c *Commit) error
 	// Ping checks that the store answers.

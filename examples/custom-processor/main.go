@@ -1,8 +1,10 @@
 // Command custom-processor shows eddy used as a library: a Go program
-// registers its own stateful Processor and runs the same runtime as the
-// worker binary.
+// registers its own Processors and runs the same runtime as the worker
+// binary. running-total keeps state; followed-by (followedby.go) also sets
+// timers, fired by the partition's watermark.
 //
 //	go run ./examples/custom-processor -c examples/custom-processor/pipeline.yaml
+//	go run ./examples/custom-processor -c examples/custom-processor/followed-by.yaml
 package main
 
 import (
@@ -72,7 +74,7 @@ func main() {
 	flag.Parse()
 	logger, _ := zap.NewDevelopment()
 
-	p, err := pipeline.Load(*path, pipeline.WithProcessors("running-total"))
+	p, err := pipeline.Load(*path, pipeline.WithProcessors("running-total", "followed-by"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -81,6 +83,7 @@ func main() {
 	w, err := processor.New(p,
 		processor.WithStore(memory.New()),
 		processor.WithProcessor("running-total", newRunningTotal),
+		processor.WithProcessor("followed-by", newFollowedBy),
 		processor.WithLogger(logger))
 	if err != nil {
 		log.Fatal(err)

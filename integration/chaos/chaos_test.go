@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -68,7 +69,6 @@ sink:
 // zombie worker and a replay of the whole input, for each state backend;
 // see the package documentation.
 func TestChaos(t *testing.T) {
-	brokers := testenv.KafkaBrokers(t)
 	bin := buildWorker(t, t.TempDir())
 	// Each backend runs with another assignment strategy, so that one run
 	// covers both protocols: eager sticky (the default; a rebalance stops
@@ -90,7 +90,9 @@ func TestChaos(t *testing.T) {
 			if b := os.Getenv("EDDY_CHAOS_BALANCE"); b != "" {
 				balance = b
 			}
-			runChaos(t, bin, brokers, balance, tc.backend(t))
+			// A broker of the run's own, which it restarts once.
+			broker := testenv.PrivateKafka(t, testenv.KafkaConfig{})
+			runChaos(t, bin, broker, balance, tc.backend(t))
 		})
 	}
 }
@@ -119,11 +121,13 @@ type run struct {
 	replayStopped          bool
 	replayOutput           string
 	replayTook             time.Duration
-	updKills               int // SIGKILLs of the on_update workers
+	brokerNote             string // the broker restart
+	updKills               int    // SIGKILLs of the on_update workers
 }
 
-func runChaos(t *testing.T, bin string, brokers []string, balance string, be backend) {
+func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, be backend) {
 	began := time.Now()
+	brokers := broker.Brokers()
 	events := envInt(t, "EDDY_CHAOS_EVENTS", 60000)
 	rate := envInt(t, "EDDY_CHAOS_RATE", 500)
 	seed := uint64(time.Now().UnixNano())
@@ -201,9 +205,10 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var sent atomic.Int64
+	var gate sync.RWMutex // the broker restart holds the producer
 	prodErr := make(chan error, 1)
 	go func() {
-		prodErr <- produceInput(ctx, brokers, in, plan, rate, func(n int) { sent.Store(int64(n)) })
+		prodErr <- produceInput(ctx, brokers, in, plan, rate, func(n int) { sent.Store(int64(n)) }, &gate)
 	}()
 	producing := true
 	checkProducer := func() {
@@ -226,19 +231,19 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 		t.Fatal(err)
 	}
 	var r run
-	zombieDone, replayDone := false, false
+	zombieDone, replayDone, brokerDone := false, false, false
 	chaosStart := time.Now()
 	for {
 		checkProducer()
 		if bad := append(c.unexpected(), upd.unexpected()...); len(bad) > 0 {
 			t.Fatalf("worker died by itself:\n%s", strings.Join(bad, "\n"))
 		}
-		if !producing && r.kills >= minKills && zombieDone && replayDone {
+		if !producing && r.kills >= minKills && zombieDone && replayDone && brokerDone {
 			break
 		}
 		if time.Since(chaosStart) > 6*time.Minute {
-			t.Fatalf("chaos did not finish within 6m: %d kills, zombie %v, replay %v, %d of %d records sent",
-				r.kills, zombieDone, replayDone, sent.Load(), len(plan.sends))
+			t.Fatalf("chaos did not finish within 6m: %d kills, zombie %v, replay %v, broker restart %v, %d of %d records sent",
+				r.kills, zombieDone, replayDone, brokerDone, sent.Load(), len(plan.sends))
 		}
 		switch {
 		case r.kills >= 3 && !replayDone:
@@ -267,6 +272,9 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 			r.zombieTries++
 			r.zombieFenced, r.zombieNote = zombie(t, c, rnd)
 			zombieDone = true
+		case r.kills >= 7 && !brokerDone:
+			r.brokerNote = restartBroker(t, c, k, broker, rnd, group, in, producing, &gate, upd)
+			brokerDone = true
 		default:
 			// Kills come in threes: a random worker restarted with the
 			// same instance id; the owner of a partition killed as its
@@ -358,7 +366,7 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 		}
 		open := 0
 		for part := range int32(partitions) {
-			ts, err := store.Due(context.Background(), statedb.Partition{Topic: in, Partition: part}, lastClose, 1000)
+			ts, err := store.Due(context.Background(), statedb.Partition{Topic: in, Partition: part}, "", lastClose, 1000)
 			if err != nil {
 				lagNote = err.Error()
 				return false
@@ -464,6 +472,7 @@ func runChaos(t *testing.T, bin string, brokers []string, balance string, be bac
 	t.Logf("  kills: %d SIGKILL (%d same instance id, %d fresh; %d as an output appeared), over %s of chaos",
 		r.kills, r.sameID, r.freshID, r.targeted, chaosTook.Round(time.Second))
 	t.Logf("  zombie: fenced %v after %d episode(s);%s", r.zombieFenced, r.zombieTries, r.zombieNote)
+	t.Logf("  broker: %s", r.brokerNote)
 	t.Logf("  replay: worker offsets reset --to-earliest --force on the live group, %d attempt(s), workers stopped for it: %v, %s; %d of %d partitions re-read from offset 0, records skipped per partition %v",
 		r.replayTries, r.replayStopped, r.replayTook.Round(time.Millisecond), fromStart, partitions, skipped)
 	t.Logf("  workers: %d processes; fenced-partition warnings %d, failed final flushes %d", len(c.all), fenced, failed)
@@ -652,6 +661,93 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 		z.slot, z.instance, frozen, movedAfter.Round(100*time.Millisecond), strings.Join(ps, ", "))
 	t.Log("zombie:" + note)
 	return fenced, note
+}
+
+// restartBroker takes the broker down mid-stream, with SIGKILL or SIGTERM
+// (chosen by the seed, or by EDDY_CHAOS_BROKER_DOWN), keeps it down for 2 s, starts it again on the
+// same ports and log dir, and waits until the workers, which run on
+// untouched, have every partition again and the group's committed
+// offsets move on: they recover by themselves. The input producer waits
+// at gate meanwhile, until every partition of the input has a leader
+// again (the workers still have a backlog to work through).
+func restartBroker(t *testing.T, c *cluster, k *kafka, broker *testenv.Kafka, rnd *rand.Rand, group, topic string, producing bool, gate *sync.RWMutex, also ...*cluster) string {
+	t.Helper()
+	how, down := "SIGKILL", broker.Kill
+	stop := rnd.IntN(2) == 1
+	switch v := os.Getenv("EDDY_CHAOS_BROKER_DOWN"); v {
+	case "kill":
+		stop = false
+	case "stop":
+		stop = true
+	case "":
+	default:
+		t.Fatalf("EDDY_CHAOS_BROKER_DOWN=%q: want kill or stop", v)
+	}
+	if stop {
+		how, down = "SIGTERM", broker.Stop
+	}
+	// A worker that cannot reach the cluster at start exits (Run's
+	// documented error; its supervisor restarts it): take the broker
+	// down only once every worker has connected, the one restarted by
+	// the last kill included.
+	waitFor(t, 60*time.Second, "every worker connected before the broker restart", func() bool {
+		for _, cl := range append([]*cluster{c}, also...) { // also: the on_update workers
+			for _, s := range cl.slots() {
+				if countMsg(cl.get(s).log, "worker started") == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	before, err := k.committed(group, topic, partitions)
+	if err != nil {
+		t.Fatalf("broker restart: %v", err)
+	}
+	gate.Lock()
+	at := time.Now()
+	down()
+	time.Sleep(2 * time.Second)
+	broker.Start()
+	downFor := time.Since(at)
+	var leaderNote string
+	waitFor(t, 60*time.Second, "a leader for every input partition after the broker restart", func() bool {
+		if err := k.client.RefreshMetadata(topic); err != nil {
+			leaderNote = err.Error()
+			return false
+		}
+		for p := range int32(partitions) {
+			if _, err := k.client.Leader(topic, p); err != nil {
+				leaderNote = fmt.Sprintf("partition %d: %v", p, err)
+				return false
+			}
+		}
+		return true
+	}, func() string { return leaderNote })
+	gate.Unlock()
+	var note string
+	waitFor(t, 90*time.Second, "the workers to hold every partition and commit again after the broker restart", func() bool {
+		if bad := c.unexpected(); len(bad) > 0 {
+			t.Fatalf("worker died by itself after the broker restart:\n%s", strings.Join(bad, "\n"))
+		}
+		com, err := k.committed(group, topic, partitions)
+		if err != nil {
+			note = err.Error()
+			return false
+		}
+		moved := 0
+		for p, off := range com {
+			if off > before[p] {
+				moved++
+			}
+		}
+		note = fmt.Sprintf("%d partitions held, %d of %d committed past %v: %v", len(claimedBy(c.all)), moved, partitions, before, com)
+		return len(claimedBy(c.all)) == partitions && moved > 0
+	}, func() string { return note })
+	out := fmt.Sprintf("%s, down %s (producer running: %v), the workers committing again %s after it was back",
+		how, downFor.Round(time.Millisecond), producing, (time.Since(at) - downFor).Round(time.Millisecond))
+	t.Log("broker restart: " + out)
+	return out
 }
 
 func keys[V any](m map[int32]V) []int32 {
@@ -901,7 +997,7 @@ func checkStore(t *testing.T, be backend, name string, store statedb.Store, topi
 	ctx := context.Background()
 	due := windowStart(closeTS) + windowMs + graceMs
 	for part := range int32(partitions) {
-		ts, err := store.Due(ctx, statedb.Partition{Topic: topic, Partition: part}, math.MaxInt64, 1000)
+		ts, err := store.Due(ctx, statedb.Partition{Topic: topic, Partition: part}, "", math.MaxInt64, 1000)
 		if err != nil {
 			t.Fatalf("store timers of partition %d: %v", part, err)
 		}

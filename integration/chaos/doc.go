@@ -8,15 +8,18 @@
 //	make chaos      # make services, then the line below
 //	go test -tags chaos -count=1 -timeout 15m -v ./integration/chaos/
 //
-// It needs real Apache Kafka, Redis and MariaDB (see package testenv for
-// how they are found). It takes two to five minutes per backend on a
-// two-core machine. Tuning, through the environment:
+// It needs Redis and MariaDB (see package testenv for how they are found)
+// and the Kafka jars `make services` resolves: each run starts a private
+// broker of its own, which it restarts. It takes two to five minutes per
+// backend on a two-core machine. Tuning, through the environment:
 //
 //	EDDY_CHAOS_EVENTS   input events (default 60000)
 //	EDDY_CHAOS_RATE     events per second the producer writes (default 500)
 //	EDDY_CHAOS_BALANCE  kafka.balance of the workers in both runs (default:
 //	                    sticky with Redis, cooperative-sticky with MariaDB)
 //	EDDY_CHAOS_SEED     seed of the input and of the chaos (default: random, logged)
+//	EDDY_CHAOS_BROKER_DOWN  kill or stop: how the broker restart takes the
+//	                    broker down (default: chosen by the seed)
 //	EDDY_CHAOS_LOGS     keep the workers' logs in this directory (default: a
 //	                    temporary one, removed after the test)
 //
@@ -57,6 +60,13 @@
 //     frozen worker may be released with a stored offset beyond the one
 //     its successor claimed at (a late commit that got through). One
 //     episode: the fence is certain by construction, not by luck.
+//   - restarts the broker once, after the seventh kill: each backend's run
+//     has a private broker of its own (testenv.PrivateKafka), taken down
+//     with SIGKILL or SIGTERM (by the seed), kept down 2 s and started
+//     again on the same ports and log dir, while the producer and the
+//     workers run on; the workers must hold every partition again and
+//     move the group's committed offsets by themselves (the producer's
+//     retries bridge the outage).
 //
 // Alongside, two more `worker run` processes run the same aggregation with
 // emit: on_update (their own group, state namespace and output topic); at

@@ -5,8 +5,10 @@ package chaos_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -117,8 +119,12 @@ func newProducer(brokers []string) (sarama.SyncProducer, error) {
 }
 
 // produceInput writes in.sends to topic at about rate records a second,
-// until done or ctx ends; progress receives the number sent so far.
-func produceInput(ctx context.Context, brokers []string, topic string, in *input, rate int, progress func(int)) error {
+// until done or ctx ends; progress receives the number sent so far. Each
+// send holds gate's read lock: the broker restart takes the write lock,
+// so that no send is in flight or begins while the broker is down (sarama
+// fails a send at once when it cannot look up a leader, and a send
+// repeated by hand could write a record twice).
+func produceInput(ctx context.Context, brokers []string, topic string, in *input, rate int, progress func(int), gate *sync.RWMutex) error {
 	p, err := newProducer(brokers)
 	if err != nil {
 		return fmt.Errorf("producer: %w", err)
@@ -133,7 +139,14 @@ func produceInput(ctx context.Context, brokers []string, topic string, in *input
 		for _, s := range in.sends[i:min(i+per, len(in.sends))] {
 			batch = append(batch, message(topic, s.ev))
 		}
-		if err := p.SendMessages(batch); err != nil {
+		gate.RLock()
+		err := p.SendMessages(batch)
+		gate.RUnlock()
+		if err != nil {
+			var perrs sarama.ProducerErrors
+			if errors.As(err, &perrs) && len(perrs) > 0 {
+				err = fmt.Errorf("%w (first: %w)", err, perrs[0].Err)
+			}
 			return fmt.Errorf("produce records %d..%d: %w", i, i+len(batch)-1, err)
 		}
 		progress(i + len(batch))

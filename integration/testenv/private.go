@@ -57,6 +57,12 @@ type Server struct {
 	ready func(ctx context.Context, pid int) error // the process pid answers
 	setup func(ctx context.Context) error          // after the first start only
 
+	// startTimeout bounds one start (privateStartTimeout when 0);
+	// cleanExit, when set, says whether Wait's error after SIGTERM is a
+	// clean shutdown (a JVM reports exit status 143).
+	startTimeout time.Duration
+	cleanExit    func(err error) bool
+
 	mu      sync.Mutex
 	proc    *process // nil when not started by this Server, or killed
 	started bool     // setup has run
@@ -117,7 +123,7 @@ func (s *Server) Start() {
 	if s.runningLocked() {
 		return
 	}
-	deadline := time.Now().Add(privateStartTimeout)
+	deadline := time.Now().Add(s.startLimit())
 	for {
 		err := s.startLocked()
 		if err == nil {
@@ -157,7 +163,7 @@ func (s *Server) Stop() {
 	}
 	select {
 	case <-p.exit:
-		if p.err != nil {
+		if p.err != nil && (s.cleanExit == nil || !s.cleanExit(p.err)) {
 			s.t.Errorf("stop %s pid %d: it exited with %v after SIGTERM; log %s:\n%s",
 				s.name, pid, p.err, s.log, logTail(s.log))
 		}
@@ -182,8 +188,16 @@ func (s *Server) killLocked() {
 	s.proc = nil
 }
 
+// startLimit is how long one start may take.
+func (s *Server) startLimit() time.Duration {
+	if s.startTimeout > 0 {
+		return s.startTimeout
+	}
+	return privateStartTimeout
+}
+
 // startLocked runs the process once and waits until it answers, or exits,
-// or privateStartTimeout passes.
+// or s.startLimit() passes.
 func (s *Server) startLocked() error {
 	cmd := exec.Command(s.bin, s.args()...)
 	cmd.SysProcAttr = procAttr()
@@ -203,7 +217,8 @@ func (s *Server) startLocked() error {
 	}()
 	s.proc = p
 
-	ctx, cancel := context.WithTimeout(context.Background(), privateStartTimeout)
+	limit := s.startLimit()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	for {
 		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
@@ -220,7 +235,7 @@ func (s *Server) startLocked() error {
 		case <-ctx.Done():
 			s.killLocked()
 			return fmt.Errorf("%s did not answer on %s within %v (last error: %w); log %s:\n%s",
-				s.name, s.addr, privateStartTimeout, err, s.log, logTail(s.log))
+				s.name, s.addr, limit, err, s.log, logTail(s.log))
 		case <-time.After(25 * time.Millisecond):
 		}
 	}

@@ -151,9 +151,9 @@ func (s *Store) Seen(ctx context.Context, p statedb.Partition, ids []string) (ma
 	return out, nil
 }
 
-// Due returns up to limit timers of p with Due <= until, earliest first
-// (ties by key). It scans p's timers: O(timers) per call.
-func (s *Store) Due(ctx context.Context, p statedb.Partition, until int64, limit int) ([]statedb.Timer, error) {
+// Due returns up to limit timers of p under prefix with Due <= until,
+// earliest first (ties by key). It scans p's timers: O(timers) per call.
+func (s *Store) Due(ctx context.Context, p statedb.Partition, prefix string, until int64, limit int) ([]statedb.Timer, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.check(ctx, "due", p); err != nil {
@@ -165,7 +165,7 @@ func (s *Store) Due(ctx context.Context, p statedb.Partition, until int64, limit
 	}
 	var out []statedb.Timer
 	for k, d := range ps.timers {
-		if d <= until {
+		if d <= until && strings.HasPrefix(k, prefix) {
 			out = append(out, statedb.Timer{Key: k, Due: d})
 		}
 	}

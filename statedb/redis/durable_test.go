@@ -182,7 +182,7 @@ func diff(t *testing.T, st statedb.Store, p statedb.Partition, c statedb.Claim, 
 			errs = append(errs, fmt.Errorf("id %s not seen", id))
 		}
 	}
-	due, err := st.Due(t.Context(), p, 1<<62, 1000)
+	due, err := st.Due(t.Context(), p, "", 1<<62, 1000)
 	if err != nil {
 		t.Fatalf("Due: %v", err)
 	}

@@ -146,3 +146,30 @@ while j <= #ARGV do
 end
 return out
 `
+
+// dueSrc returns the timers under a prefix with score <= until, earliest
+// first, as {key, score, key, score, ...}: it pages through the sorted set
+// by score, chunk entries at a time, and keeps the members that begin with
+// the prefix, until it has limit of them or the range ends. Its cost is
+// the number of timers due by until (of every prefix) it reads: for the
+// runtime, whose operators fire their due timers every batch, that is at
+// most the timers that fell due in the current batch.
+//
+//	KEYS[1] timers zset
+//	ARGV[1] prefix, ARGV[2] until, ARGV[3] limit, ARGV[4] chunk
+const dueSrc = `
+local prefix, limit, chunk = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+local n, out, off = #prefix, {}, 0
+while true do
+  local zs = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', off, chunk, 'WITHSCORES')
+  for i = 1, #zs, 2 do
+    if string.sub(zs[i], 1, n) == prefix then
+      out[#out + 1] = zs[i]
+      out[#out + 1] = zs[i + 1]
+      if #out >= 2 * limit then return out end
+    end
+  end
+  if #zs < 2 * chunk then return out end
+  off = off + chunk
+end
+`

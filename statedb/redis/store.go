@@ -23,6 +23,7 @@ type Store struct {
 	acquire *goredis.Script
 	commit  *goredis.Script
 	seen    *goredis.Script
+	due     *goredis.Script
 }
 
 var _ statedb.Store = (*Store)(nil)
@@ -35,6 +36,7 @@ func newStore(client goredis.UniversalClient, prefix string, owns bool) *Store {
 		acquire: goredis.NewScript(acquireSrc),
 		commit:  goredis.NewScript(commitSrc),
 		seen:    goredis.NewScript(seenSrc),
+		due:     goredis.NewScript(dueSrc),
 	}
 }
 
@@ -45,7 +47,7 @@ func (s *Store) load(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
-	for _, sc := range []*goredis.Script{s.acquire, s.commit, s.seen} {
+	for _, sc := range []*goredis.Script{s.acquire, s.commit, s.seen, s.due} {
 		if err := sc.Load(ctx, s.client).Err(); err != nil {
 			return fmt.Errorf("script load: %w", err)
 		}
@@ -144,14 +146,20 @@ func (s *Store) Seen(ctx context.Context, p statedb.Partition, ids []string) (ma
 	return out, nil
 }
 
-// Due returns up to limit timers of p with Due <= until, earliest first
-// (equal Due: by key, byte-wise), with one ZRANGE ... BYSCORE LIMIT.
-func (s *Store) Due(ctx context.Context, p statedb.Partition, until int64, limit int) ([]statedb.Timer, error) {
+// Due returns up to limit timers of p under prefix with Due <= until,
+// earliest first (equal Due: by key, byte-wise): with no prefix one ZRANGE
+// ... BYSCORE LIMIT; with one, one script call that pages through the
+// partition's timers in due order and keeps those under prefix (see
+// dueSrc for its cost).
+func (s *Store) Due(ctx context.Context, p statedb.Partition, prefix string, until int64, limit int) ([]statedb.Timer, error) {
 	if limit <= 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("redis: due %v: %w", p, err)
 		}
 		return nil, nil
+	}
+	if prefix != "" {
+		return s.dueUnder(ctx, p, prefix, until, limit)
 	}
 	zs, err := s.client.ZRangeArgsWithScores(ctx, goredis.ZRangeArgs{
 		Key: s.keys(p).timers, Start: "-inf", Stop: strconv.FormatInt(until, 10),
@@ -265,4 +273,27 @@ func (s *Store) Close() error {
 		return fmt.Errorf("redis: close: %w", err)
 	}
 	return nil
+}
+
+// dueChunk is how many timers the due script reads per ZRANGE.
+const dueChunk = 512
+
+func (s *Store) dueUnder(ctx context.Context, p statedb.Partition, prefix string, until int64, limit int) ([]statedb.Timer, error) {
+	res, err := s.due.Run(ctx, s.client, []string{s.keys(p).timers},
+		prefix, strconv.FormatInt(until, 10), limit, dueChunk).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("redis: due %v under %q: %w", p, prefix, err)
+	}
+	if len(res)%2 != 0 {
+		return nil, fmt.Errorf("redis: due %v: script returned %d values, want pairs", p, len(res))
+	}
+	out := make([]statedb.Timer, len(res)/2)
+	for i := range out {
+		f, err := strconv.ParseFloat(res[2*i+1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("redis: due %v: timer %q: score %q: %w", p, res[2*i], res[2*i+1], err)
+		}
+		out[i] = statedb.Timer{Key: res[2*i], Due: int64(f)}
+	}
+	return out, nil
 }

@@ -54,7 +54,7 @@ func TestCommitFailingMidwayLeavesNothing(t *testing.T) {
 			if seen, _ := s.Seen(testCtx(t), p, []string{"ok"}); seen["ok"] {
 				t.Error("an id of the failed commit was recorded")
 			}
-			if due, _ := s.Due(testCtx(t), p, 1<<40, 10); len(due) != 0 {
+			if due, _ := s.Due(testCtx(t), p, "", 1<<40, 10); len(due) != 0 {
 				t.Errorf("timers of the failed commit: %v", due)
 			}
 			if got := mustAcquire(t, s, p); got.Offset != 1 || string(got.Meta) != "m1" {

@@ -41,7 +41,7 @@ func TestFenceStaleEpoch(t *testing.T) {
 			if seen, _ := s.Seen(testCtx(t), c.Partition, []string{"id"}); seen["id"] {
 				t.Error("fenced commit recorded its id")
 			}
-			if due, _ := s.Due(testCtx(t), c.Partition, 10, 10); len(due) != 0 {
+			if due, _ := s.Due(testCtx(t), c.Partition, "", 10, 10); len(due) != 0 {
 				t.Errorf("fenced commit set timers: %v", due)
 			}
 			if _, wm := ownerRow(t, s, p); wm != 1 {

@@ -90,7 +90,7 @@ func TestStatementsPerCall(t *testing.T) {
 		{"Load of 1000 keys", 1, func() error { _, err := s.Load(ctx, p, keys); return err }},
 		{"Load of 1001 keys", 2, func() error { _, err := s.Load(ctx, p, append(keys, "one more")); return err }},
 		{"Seen of 1000 ids", 1, func() error { _, err := s.Seen(ctx, p, keys); return err }},
-		{"Due", 1, func() error { _, err := s.Due(ctx, p, 100, 10); return err }},
+		{"Due", 1, func() error { _, err := s.Due(ctx, p, "", 100, 10); return err }},
 		{"Ping (COM_PING is not a statement)", 0, func() error { return s.Ping(ctx) }},
 	}
 	for _, tt := range tests {

@@ -314,10 +314,11 @@ func (s *Store) Seen(ctx context.Context, p statedb.Partition, ids []string) (ma
 	return out, nil
 }
 
-// Due returns up to limit timers of p with Due <= until, earliest first
-// (ties by key), with one SELECT over the (topic, part, due) index. A limit
-// of 0 or less returns none.
-func (s *Store) Due(ctx context.Context, p statedb.Partition, until int64, limit int) ([]statedb.Timer, error) {
+// Due returns up to limit timers of p under prefix with Due <= until,
+// earliest first (ties by key), with one SELECT over the (topic, part, due)
+// index; the prefix is a byte range on the key (k >= prefix AND k <
+// the prefix's successor). A limit of 0 or less returns none.
+func (s *Store) Due(ctx context.Context, p statedb.Partition, prefix string, until int64, limit int) ([]statedb.Timer, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -325,9 +326,19 @@ func (s *Store) Due(ctx context.Context, p statedb.Partition, until int64, limit
 		return nil, fmt.Errorf("singlestore: due: %w", err)
 	}
 	var out []statedb.Timer
-	q := "SELECT `k`, `due` FROM " + s.t.timers + " WHERE `topic` = ? AND `part` = ? AND `due` <= ?" +
-		" ORDER BY `due`, `k` LIMIT ?"
-	err := s.query(ctx, q, []any{[]byte(p.Topic), p.Partition, until, limit}, func(rows *sql.Rows) error {
+	q := "SELECT `k`, `due` FROM " + s.t.timers + " WHERE `topic` = ? AND `part` = ? AND `due` <= ?"
+	args := []any{[]byte(p.Topic), p.Partition, until}
+	if prefix != "" {
+		q += " AND `k` >= ?"
+		args = append(args, []byte(prefix))
+		if end, ok := prefixEnd(prefix); ok {
+			q += " AND `k` < ?"
+			args = append(args, end)
+		}
+	}
+	q += " ORDER BY `due`, `k` LIMIT ?"
+	args = append(args, limit)
+	err := s.query(ctx, q, args, func(rows *sql.Rows) error {
 		var k []byte
 		var t statedb.Timer
 		if err := rows.Scan(&k, &t.Due); err != nil {
@@ -471,4 +482,18 @@ func (c *sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 	}
 	return conn, nil
+}
+
+// prefixEnd is the least byte string greater than every string that begins
+// with prefix: prefix with its last byte below 0xff incremented and what
+// follows it dropped. ok is false when there is none (prefix is all 0xff).
+func prefixEnd(prefix string) (end []byte, ok bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return b[:i+1], true
+		}
+	}
+	return nil, false
 }

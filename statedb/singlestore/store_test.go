@@ -80,7 +80,7 @@ func TestCommitAndRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("Due/"+tt.name, func(t *testing.T) {
-			got, err := s.Due(testCtx(t), p, tt.until, tt.limit)
+			got, err := s.Due(testCtx(t), p, "", tt.until, tt.limit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestCommitOrdering(t *testing.T) {
 		ClearTimers: []string{"t"},
 		SetTimers:   []statedb.Timer{{Key: "t", Due: 9}}})
 	wantValues(t, s, p, []string{"k", "j"}, map[string][]byte{"k": []byte("new"), "j": []byte("2")})
-	got, err := s.Due(testCtx(t), p, 100, 10)
+	got, err := s.Due(testCtx(t), p, "", 100, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,14 +237,14 @@ func TestLargeCommitIsChunked(t *testing.T) {
 	if err != nil || len(seen) != n {
 		t.Errorf("Seen = %d ids, %v; want %d", len(seen), err, n)
 	}
-	due, err := s.Due(testCtx(t), p, 3, 10)
+	due, err := s.Due(testCtx(t), p, "", 3, 10)
 	if err != nil || !slices.Equal(due, []statedb.Timer{{Key: keys[n-1], Due: 1}, {Key: keys[n-2], Due: 2}, {Key: keys[n-3], Due: 3}}) {
 		t.Errorf("Due(3) = %v, %v", due, err)
 	}
 
 	mustCommit(t, s, &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: 6, Deletes: keys[:n-1], ClearTimers: keys})
 	wantValues(t, s, p, keys, map[string][]byte{keys[n-1]: want[keys[n-1]]})
-	if due, _ := s.Due(testCtx(t), p, 1<<62, 10); len(due) != 0 {
+	if due, _ := s.Due(testCtx(t), p, "", 1<<62, 10); len(due) != 0 {
 		t.Errorf("Due after clearing all timers = %v", due)
 	}
 }
@@ -302,7 +302,7 @@ func TestNamespaces(t *testing.T) {
 	if seen, _ := b.Seen(testCtx(t), p, []string{"id"}); seen["id"] {
 		t.Error("namespace b sees a's event id")
 	}
-	if due, _ := b.Due(testCtx(t), p, 10, 10); len(due) != 0 {
+	if due, _ := b.Due(testCtx(t), p, "", 10, 10); len(due) != 0 {
 		t.Errorf("namespace b sees a's timers: %v", due)
 	}
 	// A commit in b with a's epoch number is still fenced in b only by b's

@@ -287,7 +287,7 @@ func (s *suite) roundTripCases() []testCase {
 				}},
 				{"Load of 1000 keys", func() error { _, err := st.Load(ctx(t), p, keys); return err }},
 				{"Seen of 1000 IDs", func() error { _, err := st.Seen(ctx(t), p, ids); return err }},
-				{"Due", func() error { _, err := st.Due(ctx(t), p, 1<<40, 100); return err }},
+				{"Due", func() error { _, err := st.Due(ctx(t), p, "", 1<<40, 100); return err }},
 				{"fenced Commit", func() error {
 					err := st.Commit(ctx(t), &statedb.Commit{Partition: p, Epoch: c.Epoch - 1, Offset: 2, Puts: big.Puts})
 					if errors.Is(err, statedb.ErrFenced) {

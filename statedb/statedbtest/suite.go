@@ -173,11 +173,24 @@ func seen(t *testing.T, st statedb.Store, p statedb.Partition, ids ...string) ma
 
 func due(t *testing.T, st statedb.Store, p statedb.Partition, until int64, limit int) []statedb.Timer {
 	t.Helper()
-	ts, err := st.Due(ctx(t), p, until, limit)
+	return dueUnder(t, st, p, "", until, limit)
+}
+
+func dueUnder(t *testing.T, st statedb.Store, p statedb.Partition, prefix string, until int64, limit int) []statedb.Timer {
+	t.Helper()
+	ts, err := st.Due(ctx(t), p, prefix, until, limit)
 	if err != nil {
-		t.Fatalf("Due(%v, until %d, limit %d): %v", p, until, limit, err)
+		t.Fatalf("Due(%v, prefix %q, until %d, limit %d): %v", p, prefix, until, limit, err)
 	}
 	return ts
+}
+
+func wantDueUnder(t *testing.T, st statedb.Store, p statedb.Partition, prefix string, until int64, limit int, want []statedb.Timer) {
+	t.Helper()
+	got := dueUnder(t, st, p, prefix, until, limit)
+	if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+		t.Errorf("Due(%v, prefix %q, until %d, limit %d) = %v, want %v", p, prefix, until, limit, got, want)
+	}
 }
 
 // wantLoad checks that Load of keys returns exactly want: the keys in want

@@ -1,6 +1,7 @@
 package statedbtest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -126,6 +127,38 @@ func (s *suite) timerCases() []testCase {
 			wantDue(t, st, p, base+1000, 100, all)
 			// Due only reads: the same timers come back.
 			wantDue(t, st, p, base+1000, 100, all)
+		}},
+		{"Due under a prefix sees only that prefix, and the others never use up its limit", func(t *testing.T) {
+			st := s.newStore(t)
+			p := part("orders", 0)
+			c := acquire(t, st, p)
+			// Two operators' timers: "a" has 1,200 due before any of "b"'s
+			// (more than the backends' page sizes), plus keys that share a
+			// byte prefix with "b\x00" without being under it, and one that
+			// ends in 0xff bytes.
+			var set []statedb.Timer
+			for i := range 1200 {
+				set = append(set, statedb.Timer{Key: fmt.Sprintf("a\x00%04d", i), Due: base + int64(i)})
+			}
+			bs := []statedb.Timer{
+				{Key: "b\x00w1", Due: base + 5000}, {Key: "b\x00\xff\xff", Due: base + 5001}, {Key: "b\x00w0", Due: base + 5002},
+			}
+			set = append(set, bs...)
+			set = append(set, statedb.Timer{Key: "b", Due: base}, statedb.Timer{Key: "b\x01", Due: base},
+				statedb.Timer{Key: "bb\x00w", Due: base}, statedb.Timer{Key: "\xff", Due: base})
+			commit(t, st, &statedb.Commit{Partition: p, Epoch: c.Epoch, Offset: 1, SetTimers: set})
+			wantDueUnder(t, st, p, "b\x00", base+10_000, 10, bs)
+			wantDueUnder(t, st, p, "b\x00", base+10_000, 2, bs[:2])
+			wantDueUnder(t, st, p, "b\x00", base+5001, 10, bs[:2])
+			wantDueUnder(t, st, p, "b\x00", base+4999, 10, nil)
+			wantDueUnder(t, st, p, "\xff", base+10_000, 10, []statedb.Timer{{Key: "\xff", Due: base}})
+			got := dueUnder(t, st, p, "a\x00", base+10_000, 2000)
+			if len(got) != 1200 || got[0].Key != "a\x000000" || got[1199].Key != "a\x001199" {
+				t.Errorf("Due under a: %d timers (first %v), want the 1,200 of a in order", len(got), got[:min(1, len(got))])
+			}
+			if all := due(t, st, p, base+10_000, 5000); len(all) != len(set) {
+				t.Errorf("Due with no prefix: %d timers, want all %d", len(all), len(set))
+			}
 		}},
 		{"timers with the same Due come back by key", func(t *testing.T) {
 			st := s.newStore(t)
