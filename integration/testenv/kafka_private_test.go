@@ -84,11 +84,26 @@ func TestPrivateKafkaKeepsAcknowledgedRecords(t *testing.T) {
 			t.Fatalf("admin: %v", err)
 		}
 		defer func() { _ = admin.Close() }()
-		resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
-		if err != nil {
-			t.Fatalf("committed offsets: %v", err)
+		// A restarted broker's group coordinator answers "still loading
+		// offsets" (retriable) until it has read __consumer_offsets back.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
+			if err == nil && resp.Err != sarama.ErrNoError {
+				err = resp.Err
+			}
+			if err == nil {
+				if b := resp.GetBlock(topic, 0); b != nil && b.Err == sarama.ErrNoError {
+					return b.Offset
+				} else if b != nil {
+					err = b.Err
+				}
+			}
+			if !errors.Is(err, sarama.ErrOffsetsLoadInProgress) || time.Now().After(deadline) {
+				t.Fatalf("committed offsets: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		return resp.GetBlock(topic, 0).Offset
 	}
 
 	downs := []struct {
