@@ -36,6 +36,8 @@ type LatencyResult struct {
 	ProduceFails int64   `json:"produce_failures"`
 	// OutputsPerEvent is the pipeline's outputs (Stats.Out) per event.
 	OutputsPerEvent float64 `json:"outputs_per_event"`
+	// Transactions is the pipeline's kafka.transactions.
+	Transactions bool `json:"transactions"`
 }
 
 const (
@@ -46,15 +48,15 @@ const (
 // latencyYAML is d's pipeline with emit on_update, so that every batch
 // emits the windows it changed with their current count. Event time is
 // the produce time, so windows close as the wall clock passes.
-func latencyYAML(brokers []string, topic, out string) string {
+func latencyYAML(brokers []string, topic, out string, txn bool) string {
 	return fmt.Sprintf(`name: bench-latency
-kafka: {brokers: %q}
+kafka: {brokers: %q, transactions: %t}
 source: {topics: [%s], event_time: event.ts}
 steps:
 %s
       emit: on_update
 sink: {topic: %s}
-`, brokers, topic, aggregateStep, out)
+`, brokers, txn, topic, aggregateStep, out)
 }
 
 // tracker matches outputs to the events they count. Per (key, window) it
@@ -132,7 +134,7 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 			return nil, err
 		}
 	}
-	p, err := pipeline.Parse("bench-latency.yaml", []byte(latencyYAML(cfg.brokers, in, out)))
+	p, err := pipeline.Parse("bench-latency.yaml", []byte(latencyYAML(cfg.brokers, in, out, cfg.latencyTxn)))
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +237,7 @@ func runLatency(ctx context.Context, cfg *config) (*Result, error) {
 		return nil, fmt.Errorf("latency: no event after the warm-up was seen in an output (%d outputs in all)", tr.outputs)
 	}
 	lr := &LatencyResult{
-		TargetRate: cfg.rate, Keys: cfg.latencyKeys, AchievedRate: float64(pc.acked.Load()) / produced.Seconds(),
+		TargetRate: cfg.rate, Keys: cfg.latencyKeys, Transactions: cfg.latencyTxn, AchievedRate: float64(pc.acked.Load()) / produced.Seconds(),
 		Seconds: cfg.latencySeconds, WarmupSec: int(latencyWarmup / time.Second),
 		Samples: len(lat), Unseen: tr.produced - len(lat), Outputs: tr.outputs,
 		P50Ms: ms(percentile(lat, 50)), P90Ms: ms(percentile(lat, 90)), P99Ms: ms(percentile(lat, 99)), MaxMs: ms(percentile(lat, 100)),

@@ -49,6 +49,7 @@ type config struct {
 
 	latencySeconds int
 	latencyKeys    int
+	latencyTxn     bool
 	latencyRate    int
 	failoverSizes  []int
 	failoverKills  int
@@ -126,6 +127,7 @@ flags:
 	fs.BoolVar(&c.keep, "keep", false, "keep topics, groups, Redis keys and tables")
 	fs.IntVar(&c.maxMessages, "max-messages", 0, "flush.max_messages of the pipelines of b to f (0: the default, 1000)")
 	fs.IntVar(&c.latencySeconds, "latency-seconds", 20, "latency: seconds of paced producing (the first 3 are not sampled)")
+	fs.BoolVar(&c.latencyTxn, "latency-transactions", true, "latency: kafka.transactions of the pipeline (false: the shared idempotent producer; the cost of fencing the outputs)")
 	fs.IntVar(&c.latencyKeys, "latency-keys", 1000, "latency: distinct keys (fewer than -keys, so that emit on_update makes about as many outputs per event as d)")
 	fs.IntVar(&c.latencyRate, "latency-rate", 0, "latency: events/s (0: half of d's measured rate)")
 	sizes := fs.String("failover-sizes", "10000,1000000", "failover: keys of state, comma-separated, measured in this order")
@@ -351,6 +353,7 @@ func runChildProcess(ctx context.Context, cfg *config, s, tag string) (*Result, 
 		"-events", fmt.Sprint(cfg.events), "-size", fmt.Sprint(cfg.size), "-keys", fmt.Sprint(cfg.keys),
 		"-partitions", fmt.Sprint(cfg.partitions), "-rate", fmt.Sprint(cfg.rate),
 		"-latency-seconds", fmt.Sprint(cfg.latencySeconds), "-latency-keys", fmt.Sprint(cfg.latencyKeys),
+		"-latency-transactions=" + fmt.Sprint(cfg.latencyTxn),
 		"-timeout", cfg.timeout.String(),
 		"-max-messages", fmt.Sprint(cfg.maxMessages)}
 	if cfg.profileDir != "" {

@@ -220,8 +220,8 @@ func (r *Report) print(w io.Writer) {
 	}
 	if l := r.Latency; l != nil && l.Latency != nil {
 		x := l.Latency
-		fmt.Fprintf(w, "\nend-to-end latency (d, emit on_update, %d keys: %.2f outputs/event) at %d events/s (achieved %.0f/s, final lag %d): p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples; flush p50 %.1f ms p99 %.1f ms; peak RSS %.0f MB)\n",
-			x.Keys, x.OutputsPerEvent, x.TargetRate, x.AchievedRate, x.FinalLag, x.P50Ms, x.P90Ms, x.P99Ms, x.MaxMs, x.Samples, x.FlushP50Ms, x.FlushP99Ms, l.PeakRSSMB)
+		fmt.Fprintf(w, "\nend-to-end latency (d, emit on_update, transactions %t, %d keys: %.2f outputs/event) at %d events/s (achieved %.0f/s, final lag %d): p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples; flush p50 %.1f ms p99 %.1f ms; peak RSS %.0f MB)\n",
+			x.Transactions, x.Keys, x.OutputsPerEvent, x.TargetRate, x.AchievedRate, x.FinalLag, x.P50Ms, x.P90Ms, x.P99Ms, x.MaxMs, x.Samples, x.FlushP50Ms, x.FlushP99Ms, l.PeakRSSMB)
 		fmt.Fprintf(w, "%s\n", unseenLine(x.Unseen, x.Samples))
 	}
 	if f := r.Failover; f != nil {
