@@ -150,28 +150,8 @@ func (t *task) poison(r *Record, step string, err error) {
 	if t.w.p.Spec.DeadLetter == nil {
 		return
 	}
-	dlq := t.w.p.Spec.DeadLetter.Topic
 	t.w.stats.dlq.Add(1)
-	part, off := strconv.FormatInt(int64(r.Partition), 10), strconv.FormatInt(r.Offset, 10)
-	hdr := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
-	m := &sarama.ProducerMessage{
-		Topic: dlq,
-		Value: sarama.ByteEncoder(r.raw),
-		Headers: []sarama.RecordHeader{
-			hdr(IDHeader, outputID(t.w.p.Spec.Name, "dlq", r.ID, 0)),
-			hdr(HeaderError, err.Error()),
-			hdr(HeaderStep, step),
-			hdr(HeaderTopic, r.Topic),
-			hdr(HeaderPartition, part),
-			hdr(HeaderOffset, off),
-			hdr(HeaderEventID, r.ID),
-			hdr(HeaderPipeline, t.w.p.Spec.Name),
-		},
-	}
-	if r.srcKey != nil {
-		m.Key = sarama.ByteEncoder(r.srcKey)
-	}
-	t.out = append(t.out, m)
+	t.redirect(r, t.w.p.Spec.DeadLetter.Topic, "dlq", step, err.Error())
 }
 
 // late handles an event that arrived after every window it belongs to
@@ -181,14 +161,22 @@ func (t *task) late(r *Record, step, topic string, tm, wm int64) {
 	if topic == "" {
 		return
 	}
+	t.redirect(r, topic, "late", step, fmt.Sprintf("late: event time %s is behind the partition's watermark %s at step %s",
+		time.UnixMilli(tm).UTC().Format(time.RFC3339Nano), time.UnixMilli(wm).UTC().Format(time.RFC3339Nano), step))
+}
+
+// redirect buffers r's source message (its original key and value) for
+// topic, with headers saying what happened (why) at step and where it came
+// from, and an output ID of kind made from its event ID: the dead-letter
+// and late paths.
+func (t *task) redirect(r *Record, topic, kind, step, why string) {
 	hdr := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
 	m := &sarama.ProducerMessage{
 		Topic: topic,
 		Value: sarama.ByteEncoder(r.raw),
 		Headers: []sarama.RecordHeader{
-			hdr(IDHeader, outputID(t.w.p.Spec.Name, "late", r.ID, 0)),
-			hdr(HeaderError, fmt.Sprintf("late: event time %s is behind the partition's watermark %s at step %s",
-				time.UnixMilli(tm).UTC().Format(time.RFC3339Nano), time.UnixMilli(wm).UTC().Format(time.RFC3339Nano), step)),
+			hdr(IDHeader, outputID(t.w.p.Spec.Name, kind, r.ID, 0)),
+			hdr(HeaderError, why),
 			hdr(HeaderStep, step),
 			hdr(HeaderTopic, r.Topic),
 			hdr(HeaderPartition, strconv.FormatInt(int64(r.Partition), 10)),
