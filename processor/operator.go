@@ -95,16 +95,14 @@ type env interface {
 // task, made when the task starts.
 type opCtx struct {
 	env
-	// name is the step's error prefix, "steps[N].kind".
-	name string
 	// state is the operator's keyed state; timers its timers. Both are
 	// zero for a stateless operator.
 	state  keyed
 	timers timers
 }
 
-func newOpCtx(e env, c *cache, name string, o operator) *opCtx {
-	oc := &opCtx{env: e, name: name}
+func newOpCtx(e env, c *cache, o operator) *opCtx {
+	oc := &opCtx{env: e}
 	if scope := scopeOf(o); scope != "" {
 		prefix := scopePrefix(scope)
 		oc.state = keyed{prefix: prefix, c: c, load: e.load}

@@ -9,19 +9,12 @@ import (
 	"github.com/eddy-streams/eddy/pipeline"
 )
 
-// compiled is one pipeline step ready to run: its operator and the name
-// its errors carry.
-type compiled struct {
-	op   operator
-	name string
-}
-
 // buildOps compiles the pipeline's steps into operators, making one
 // Processor per custom step from its Factory. A step kind's runtime is
 // built here and nowhere else; its decoding, validation and compilation
 // are in package pipeline (see pipeline.Step).
-func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]compiled, error) {
-	ops := make([]compiled, 0, len(p.Steps))
+func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]operator, error) {
+	ops := make([]operator, 0, len(p.Steps))
 	seen := map[string]int{} // processor name -> occurrences so far
 	for i := range p.Steps {
 		s := &p.Steps[i]
@@ -56,7 +49,7 @@ func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]compiled, e
 		default:
 			return nil, fmt.Errorf("processor: steps[%d]: unknown step kind %s", i, s.Kind)
 		}
-		ops = append(ops, compiled{op: o, name: name})
+		ops = append(ops, o)
 	}
 	return ops, nil
 }

@@ -104,8 +104,8 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 		wm:    windows.NewWatermark(w.p.Source.AllowedLateness),
 	}
 	for _, b := range built {
-		t.ops = append(t.ops, b.op)
-		t.ctxs = append(t.ctxs, newOpCtx(t, t.state, b.name, b.op))
+		t.ops = append(t.ops, b)
+		t.ctxs = append(t.ctxs, newOpCtx(t, t.state, b))
 	}
 	t.next.Store(claim.InitialOffset())
 	t.skipped, t.marked = -1, 0
