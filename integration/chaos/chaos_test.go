@@ -407,6 +407,9 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 	}
 	got, repeats := checkOutputs(t, outRecs)
 	compared := compare(t, ref, got)
+	if len(got) < len(ref) {
+		t.Logf("%d of %d windows in the output; %s", len(got), len(ref), k.offsets(out, partitions))
+	}
 
 	// (a') The on_update outputs: the last read_committed record per
 	// (key, window) equals the reference, once the workers caught up.
@@ -429,7 +432,7 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 				wrong++
 			}
 		}
-		return fmt.Sprintf("%d windows with updates, %d in the reference, %d differ", len(lastUpd), len(ref), wrong)
+		return fmt.Sprintf("%d windows with updates, %d in the reference, %d differ; %s", len(lastUpd), len(ref), wrong, k.offsets(updOut, partitions))
 	})
 	for _, err := range upd.stopAll(40 * time.Second) {
 		t.Errorf("graceful stop (on_update): %v", err)

@@ -53,6 +53,24 @@ func (k *kafka) ends(topic string, parts int32) (map[int32]int64, error) {
 	return out, nil
 }
 
+// offsets describes each partition of topic as "p: earliest..LSO (HWM)":
+// a last stable offset behind the high-water mark is a transaction still
+// open on the partition. Failure messages about missing outputs carry it.
+func (k *kafka) offsets(topic string, parts int32) string {
+	var b []byte
+	for p := range parts {
+		first, ferr := k.client.GetOffset(topic, p, sarama.OffsetOldest)
+		lso, lerr := testenv.LastStableOffset(k.client, topic, p)
+		hwm, herr := k.client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err := errors.Join(ferr, lerr, herr); err != nil {
+			b = fmt.Appendf(b, " %d: %v;", p, err)
+			continue
+		}
+		b = fmt.Appendf(b, " %d: %d..%d (%d);", p, first, lso, hwm)
+	}
+	return fmt.Sprintf("%s offsets, earliest..last stable (high-water):%s", topic, b)
+}
+
 // committed returns the group's committed offset of each partition (-1:
 // none).
 func (k *kafka) committed(group, topic string, parts int32) (map[int32]int64, error) {
@@ -83,59 +101,26 @@ func (k *kafka) committed(group, topic string, parts int32) (map[int32]int64, er
 }
 
 // readTopic reads every committed record of topic below the given end
-// offsets (from ends). Transaction markers and aborted records occupy
-// offsets but are never delivered: a partition is done at the record just
-// below its end, or once the consumer has fetched up to the end and been
-// idle for a while (what is left below it are markers).
+// offsets (from ends), as a read_committed consumer sees them
+// (testenv.FetchCommitted).
 func (k *kafka) readTopic(topic string, ends map[int32]int64, timeout time.Duration) ([]*sarama.ConsumerMessage, error) {
-	c, err := sarama.NewConsumerFromClient(k.client)
-	if err != nil {
-		return nil, fmt.Errorf("consumer: %w", err)
-	}
-	defer c.Close()
-	var out []*sarama.ConsumerMessage
 	parts := make([]int32, 0, len(ends))
 	for p := range ends {
 		parts = append(parts, p)
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-	deadline := time.After(timeout)
+	deadline := time.Now().Add(timeout)
+	var out []*sarama.ConsumerMessage
 	for _, p := range parts {
-		end := ends[p]
 		start, err := k.client.GetOffset(topic, p, sarama.OffsetOldest)
 		if err != nil {
 			return nil, fmt.Errorf("earliest offset of %s/%d: %w", topic, p, err)
 		}
-		if start >= end {
-			continue
-		}
-		pc, err := c.ConsumePartition(topic, p, start)
+		msgs, err := testenv.FetchCommitted(k.client, topic, p, start, ends[p], deadline)
 		if err != nil {
-			return nil, fmt.Errorf("consume %s/%d: %w", topic, p, err)
+			return nil, err
 		}
-		idle := time.NewTicker(300 * time.Millisecond)
-		got := false
-		for done := false; !done; {
-			select {
-			case m := <-pc.Messages():
-				if m.Offset < end {
-					out = append(out, m)
-				}
-				got = true
-				done = m.Offset >= end-1
-			case <-idle.C:
-				done = !got && pc.HighWaterMarkOffset() >= end
-				got = false
-			case err := <-pc.Errors():
-				_ = pc.Close()
-				return nil, fmt.Errorf("consume %s/%d: %w", topic, p, err)
-			case <-deadline:
-				_ = pc.Close()
-				return nil, fmt.Errorf("reading %s/%d: offset %d not reached within %s", topic, p, end-1, timeout)
-			}
-		}
-		idle.Stop()
-		_ = pc.Close()
+		out = append(out, msgs...)
 	}
 	return out, nil
 }

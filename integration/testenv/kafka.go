@@ -129,67 +129,35 @@ func Group(t testing.TB) string {
 
 // ReadCommitted reads every committed record of topic below its last
 // stable offsets at the time of the call, as a read_committed consumer sees
-// them, sorted by partition and offset. With transactional writers the
-// end offset of a partition is not the offset of its last record plus one:
-// commit and abort markers occupy offsets too, and aborted records are
-// skipped, so a reader waiting for the record at end-1 may wait forever.
-// ReadCommitted stops at a partition's last stable offset (LSO, read with
-// isolation read_committed) when it has received the record just below it,
-// and otherwise once the consumer has fetched up to the LSO and has been
-// idle for idleAfterLSO (the records left below it are markers or aborted).
+// them, sorted by partition and offset (FetchCommitted reads each
+// partition).
 func ReadCommitted(t testing.TB, brokers []string, topic string, timeout time.Duration) []*sarama.ConsumerMessage {
 	t.Helper()
-	cfg := SaramaConfig()
-	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
-	client, err := sarama.NewClient(brokers, cfg)
+	client, err := sarama.NewClient(brokers, SaramaConfig())
 	if err != nil {
 		t.Fatalf("kafka client: %v", err)
 	}
 	defer func() { _ = client.Close() }()
-	c, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatalf("consumer: %v", err)
-	}
-	defer func() { _ = c.Close() }()
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		t.Fatalf("partitions of %s: %v", topic, err)
 	}
-	deadline := time.After(timeout)
+	deadline := time.Now().Add(timeout)
 	var all []*sarama.ConsumerMessage
 	for _, p := range parts {
 		lso, err := LastStableOffset(client, topic, p)
 		if err != nil {
 			t.Fatalf("last stable offset of %s/%d: %v", topic, p, err)
 		}
-		if lso <= 0 {
-			continue
-		}
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		first, err := client.GetOffset(topic, p, sarama.OffsetOldest)
 		if err != nil {
-			t.Fatalf("consume %s/%d: %v", topic, p, err)
+			t.Fatalf("earliest offset of %s/%d: %v", topic, p, err)
 		}
-		idle := time.NewTicker(idleAfterLSO)
-		got := false
-		for done := false; !done; {
-			select {
-			case m := <-pc.Messages():
-				if m.Offset < lso {
-					all = append(all, m)
-				}
-				got = true
-				done = m.Offset >= lso-1
-			case err := <-pc.Errors():
-				t.Fatalf("consume %s/%d: %v", topic, p, err)
-			case <-idle.C:
-				done = !got && pc.HighWaterMarkOffset() >= lso
-				got = false
-			case <-deadline:
-				t.Fatalf("reading %s/%d: timed out after %v before the last stable offset %d", topic, p, timeout, lso)
-			}
+		msgs, err := FetchCommitted(client, topic, p, first, lso, deadline)
+		if err != nil {
+			t.Fatal(err)
 		}
-		idle.Stop()
-		_ = pc.Close()
+		all = append(all, msgs...)
 	}
 	sort.Slice(all, func(i, j int) bool {
 		if all[i].Partition != all[j].Partition {
@@ -199,10 +167,6 @@ func ReadCommitted(t testing.TB, brokers []string, topic string, timeout time.Du
 	})
 	return all
 }
-
-// idleAfterLSO is how long ReadCommitted waits for more records once its
-// consumer has fetched up to the last stable offset.
-const idleAfterLSO = 300 * time.Millisecond
 
 // LastStableOffset is the offset below which every transaction of the
 // partition is decided (committed or aborted): the end offset a
