@@ -571,10 +571,13 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 		return frozen >= 0 && z.stopped()
 	})
 	stopped := time.Now()
-	if _, ok := parts[frozen]; !ok { // claimed since the choice: take its epoch too
-		for p, e := range owned(z.log) {
-			parts[p] = e
-		}
+	// What the worker holds now, at the epochs it holds them: between the
+	// choice and the freeze a rebalance may have moved a partition away
+	// and back, and an epoch from before that would make another worker's
+	// claim in between look like the takeover.
+	parts = owned(z.log)
+	if _, ok := parts[frozen]; !ok {
+		t.Fatalf("zombie %s froze in a flush of partition %d, which its log says it does not hold", z.slot, frozen)
 	}
 	// takenAt: per frozen partition, the stored offset of the first claim
 	// by another worker at a newer epoch.
@@ -652,6 +655,15 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 		}
 	}
 	fenced := outcome[frozen] == "fenced"
+	if !fenced {
+		// What the frozen task logged after the resume, for the failure.
+		lines := readLog(z.log)
+		for _, l := range lines[min(seen, len(lines)):] {
+			if l.Partition != nil && *l.Partition == frozen {
+				t.Logf("zombie %s, partition %d after the resume: %s", z.slot, frozen, l.raw)
+			}
+		}
+	}
 	var ps []string
 	for _, part := range keys(parts) {
 		o := outcome[part]

@@ -231,6 +231,8 @@ type logLine struct {
 	Epoch     int64  `json:"epoch"`
 	Stored    int64  `json:"stored_offset"`
 	Initial   int64  `json:"initial_offset"`
+
+	raw string // the line as written
 }
 
 // Messages of the runtime the test looks for.
@@ -257,6 +259,7 @@ func readLog(path string) []logLine {
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			l = logLine{Msg: sc.Text()}
 		}
+		l.raw = sc.Text()
 		out = append(out, l)
 	}
 	return out
