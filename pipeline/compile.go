@@ -102,25 +102,11 @@ func (c *checker) step(i int, sc *StepConfig) (Step, bool) {
 	if n := c.d.node(path); n != nil {
 		st.Line = n.Line
 	}
-	switch st.Kind {
-	case FilterStep:
-		st.Filter = c.expr(path+".filter", sc.Filter, 0, boolKinds, "bool")
-	case SetStep:
-		st.Fields = c.fields(path+".set", sc.Set)
-	case MapStep:
-		st.Fields = c.fields(path+".map", sc.Map)
-	case KeyStep:
-		st.Key = c.expr(path+".key", sc.Key, 0, keyKinds, "string or int")
-	case ProcessorStep:
-		st.Processor = &ProcessorRef{Name: sc.Processor.Name, Config: sc.Processor.Config}
-		if n, ok := c.d.nodes[path+".processor.config"]; ok && !isNull(n) {
-			st.Processor.Node = n
-		}
-	case AggregateStep:
-		st.Aggregate = c.aggregateExprs(path+".aggregate", sc.Aggregate)
-	default:
+	d := st.Kind.def()
+	if d == nil {
 		return Step{}, false
 	}
+	d.compile(c, path+"."+d.name, sc, &st)
 	return st, true
 }
 

@@ -61,16 +61,6 @@ const (
 	AggregateStep                     // windowed aggregation
 )
 
-var stepKindNames = [...]string{"", "filter", "set", "map", "key", "processor", "aggregate"}
-
-// String returns the kind's name as written in the file ("filter", ...).
-func (k StepKind) String() string {
-	if k > 0 && int(k) < len(stepKindNames) {
-		return stepKindNames[k]
-	}
-	return "StepKind(" + strconv.Itoa(int(k)) + ")"
-}
-
 // Step is one compiled step. Which fields are set depends on Kind.
 type Step struct {
 	Kind  StepKind // which of the fields below is set

@@ -215,25 +215,6 @@ type StepConfig struct {
 	Aggregate *AggregateConfig `yaml:"aggregate"`
 }
 
-// Kind reports which kind of step s is (its one set field).
-func (s *StepConfig) Kind() StepKind {
-	switch {
-	case s.Filter != "":
-		return FilterStep
-	case s.Set != nil:
-		return SetStep
-	case s.Map != nil:
-		return MapStep
-	case s.Key != "":
-		return KeyStep
-	case s.Processor != nil:
-		return ProcessorStep
-	case s.Aggregate != nil:
-		return AggregateStep
-	}
-	return 0
-}
-
 // FieldExprs is a YAML mapping of names to CEL expressions, kept in file order.
 type FieldExprs []FieldExpr
 

@@ -30,8 +30,6 @@ var (
 	topicNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
 )
 
-var stepKinds = []string{"filter", "set", "map", "key", "processor", "aggregate"}
-
 // fail records an error for path at the position of path's node (or its
 // nearest ancestor's), unless path or an ancestor already has one.
 func (c *checker) fail(path, format string, args ...any) {
@@ -162,7 +160,7 @@ func (c *checker) validate() {
 	if s.Sink == nil && !c.errorUnder("steps") {
 		effect := false
 		for i := range s.Steps {
-			if k := s.Steps[i].Kind(); k == AggregateStep || k == ProcessorStep {
+			if d := s.Steps[i].Kind().def(); d != nil && d.effect {
 				effect = true
 			}
 		}
@@ -347,44 +345,26 @@ func (c *checker) steps() {
 	for i := range c.spec.Steps {
 		st := &c.spec.Steps[i]
 		path := indexPath("steps", i)
-		var kinds []string
-		for _, k := range stepKinds {
+		var set []string
+		for _, k := range kindNames() {
 			if c.d.has(path + "." + k) {
-				kinds = append(kinds, k)
+				set = append(set, k)
 			}
 		}
 		switch {
-		case len(kinds) == 0:
+		case len(set) == 0:
 			if !c.errorUnder(path) {
-				c.fail(path, "a step needs one of %s", strings.Join(stepKinds, ", "))
+				c.fail(path, "a step needs one of %s", strings.Join(kindNames(), ", "))
 			}
 			continue
-		case len(kinds) > 1:
-			c.fail(path, "one step holds %s: put each in its own list item", strings.Join(kinds, " and "))
+		case len(set) > 1:
+			c.fail(path, "one step holds %s: put each in its own list item", strings.Join(set, " and "))
 			continue
 		}
-		kp := path + "." + kinds[0]
-		switch kinds[0] {
-		case "filter":
-			if st.Filter == "" {
-				c.fail(kp, "empty expression")
+		for j := range kinds {
+			if d := &kinds[j]; d.name == set[0] {
+				d.check(c, path+"."+d.name, i, st, names)
 			}
-		case "set":
-			if len(st.Set) == 0 {
-				c.fail(kp, "want at least one field")
-			}
-		case "map":
-			if len(st.Map) == 0 {
-				c.fail(kp, "want at least one field")
-			}
-		case "key":
-			if st.Key == "" {
-				c.fail(kp, "empty expression")
-			}
-		case "processor":
-			c.processor(kp, st.Processor)
-		case "aggregate":
-			c.aggregate(kp, i, st.Aggregate, names)
 		}
 	}
 }

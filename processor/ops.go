@@ -10,48 +10,72 @@ import (
 )
 
 // buildOps compiles the pipeline's steps into operators, making one
-// Processor per custom step from its Factory. A step kind's runtime is
-// built here and nowhere else; its decoding, validation and compilation
-// are in package pipeline (see pipeline.Step).
+// Processor per custom step from its Factory.
 func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]operator, error) {
+	b := &opBuilder{factories: factories, seen: map[string]int{}}
 	ops := make([]operator, 0, len(p.Steps))
-	seen := map[string]int{} // processor name -> occurrences so far
 	for i := range p.Steps {
 		s := &p.Steps[i]
-		name := stepName(i, s)
-		var o operator
-		switch s.Kind {
-		case pipeline.FilterStep, pipeline.SetStep, pipeline.MapStep, pipeline.KeyStep:
-			o = &statelessOp{step: s, name: name}
-		case pipeline.ProcessorStep:
-			f, ok := factories[s.Processor.Name]
-			if !ok {
-				return nil, fmt.Errorf("processor: steps[%d].processor.name: no processor registered as %q", i, s.Processor.Name)
-			}
-			proc, err := f(s.Processor.Config)
-			if err != nil {
-				return nil, fmt.Errorf("processor: steps[%d].processor %q: config: %w", i, s.Processor.Name, err)
-			}
-			// The scope is the registered name, and "#n" for its n-th
-			// repeat: stable while steps are added or moved around it.
-			sc := "p\x00" + s.Processor.Name
-			if n := seen[s.Processor.Name]; n > 0 {
-				sc += "#" + strconv.Itoa(n+1)
-			}
-			seen[s.Processor.Name]++
-			o = &procOp{name: name, proc: proc, sc: sc}
-		case pipeline.AggregateStep:
-			a, err := newAggOp(name, s.Aggregate)
-			if err != nil {
-				return nil, fmt.Errorf("processor: %w", err)
-			}
-			o = a
-		default:
+		build, ok := builders[s.Kind]
+		if !ok {
 			return nil, fmt.Errorf("processor: steps[%d]: unknown step kind %s", i, s.Kind)
+		}
+		o, err := build(b, i, s)
+		if err != nil {
+			return nil, err
 		}
 		ops = append(ops, o)
 	}
 	return ops, nil
+}
+
+// builders has the runtime of each step kind: one entry per
+// pipeline.StepKind, whose decoding, validation and compilation are
+// pipeline's kinds table (pipeline/kinds.go). TestEveryStepKindHasABuilder
+// fails when a kind has no entry here.
+var builders = map[pipeline.StepKind]func(b *opBuilder, i int, s *pipeline.Step) (operator, error){
+	pipeline.FilterStep:    buildStateless,
+	pipeline.SetStep:       buildStateless,
+	pipeline.MapStep:       buildStateless,
+	pipeline.KeyStep:       buildStateless,
+	pipeline.ProcessorStep: (*opBuilder).processor,
+	pipeline.AggregateStep: func(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
+		a, err := newAggOp(stepName(i, s), s.Aggregate)
+		if err != nil {
+			return nil, fmt.Errorf("processor: %w", err)
+		}
+		return a, nil
+	},
+}
+
+// opBuilder is what building a pipeline's operators needs beyond a step.
+type opBuilder struct {
+	factories map[string]Factory // registered custom processors
+	seen      map[string]int     // processor name -> steps of it so far
+}
+
+func buildStateless(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
+	return &statelessOp{step: s, name: stepName(i, s)}, nil
+}
+
+// processor makes a custom step's Processor from its Factory.
+func (b *opBuilder) processor(i int, s *pipeline.Step) (operator, error) {
+	f, ok := b.factories[s.Processor.Name]
+	if !ok {
+		return nil, fmt.Errorf("processor: steps[%d].processor.name: no processor registered as %q", i, s.Processor.Name)
+	}
+	proc, err := f(s.Processor.Config)
+	if err != nil {
+		return nil, fmt.Errorf("processor: steps[%d].processor %q: config: %w", i, s.Processor.Name, err)
+	}
+	// The scope is the registered name, and "#n" for its n-th repeat:
+	// stable while steps are added or moved around it.
+	sc := "p\x00" + s.Processor.Name
+	if n := b.seen[s.Processor.Name]; n > 0 {
+		sc += "#" + strconv.Itoa(n+1)
+	}
+	b.seen[s.Processor.Name]++
+	return &procOp{name: stepName(i, s), proc: proc, sc: sc}, nil
 }
 
 // scopeOf is an operator's scope, "" for a stateless one.
