@@ -139,6 +139,15 @@ func PrivateKafka(t testing.TB, cfg KafkaConfig) *Kafka {
 	return nil
 }
 
+// KafkaLib returns the directory of the Kafka jars `make services`
+// resolved (the classpath is <lib>/*) and their version, or skips the
+// test (fails it in CI): for tests that check eddy against Apache Kafka's
+// own Java code.
+func KafkaLib(t testing.TB) (lib, version string) {
+	t.Helper()
+	return kafkaLib(t)
+}
+
 // kafkaLib finds the Kafka classpath of `make services`, or skips the
 // test (fails it in CI).
 func kafkaLib(t testing.TB) (lib, version string) {
