@@ -11,6 +11,8 @@ import (
 	"cel.dev/cel-go/common/types"
 	"github.com/IBM/sarama"
 	"gopkg.in/yaml.v3"
+
+	"github.com/eddy-streams/eddy/route"
 )
 
 // checker validates a decoded Spec, applies its defaults and compiles its
@@ -84,7 +86,7 @@ func (c *checker) run() *Pipeline {
 		}
 	}
 	if k := s.Sink; k != nil {
-		p.Sink = &Sink{Topic: k.Topic, Partitioner: k.Partitioner, Format: k.Format}
+		p.Sink = &Sink{Topic: k.Topic, Router: route.Policy(k.Router), Format: k.Format}
 		if k.Key != "" {
 			p.Sink.Key = c.expr("sink.key", k.Key, 0, keyKinds, "string or int")
 		}

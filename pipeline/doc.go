@@ -253,8 +253,21 @@
 //	sink:
 //	  topic: clicks-out        # required
 //	  key: event.user_id       # CEL, string or int; default: the record's current key
-//	  partitioner: hash        # hash (Java-compatible murmur2, default) | random | roundrobin
+//	  router: hash             # hash (default) | consistent-hash | round-robin | multicast
 //	  format: json             # json (default) | raw
+//
+// router places each output record on a partition of the sink topic, as
+// a pure function of its key and output ID (package route), so that an
+// output produced again after a crash or a replay lands on the partition
+// of its first copy: hash is the Java producer's murmur2 of the key (Java
+// producers and eddy agree), consistent-hash moves only the keys that must
+// move when partitions are added, round-robin spreads evenly by output ID
+// whatever the key, multicast writes a copy to every partition (each with
+// an ID of its own, "<id>#<partition>"; partitions added later get copies
+// from the next claim of each source partition on). A keyless record is
+// placed by its ID. partitioner is router's old name: its old values
+// random and roundrobin now mean round-robin (a random or rotating choice
+// is not replay-stable). Dead-letter and late topics are routed by hash.
 //
 // Without a sink the pipeline only keeps aggregates in the store (or feeds
 // custom processors); a pipeline with neither a sink nor an aggregate or

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/eddy-streams/eddy/route"
 )
 
 func envMap(m map[string]string) Option {
@@ -65,7 +67,7 @@ func TestLoadFull(t *testing.T) {
 	if s.DeadLetter == nil || s.DeadLetter.Topic != "clicks-dlq" {
 		t.Errorf("DeadLetter = %+v", s.DeadLetter)
 	}
-	if s.Sink == nil || *s.Sink != (SinkConfig{Topic: "clicks-out", Key: "event.user", Partitioner: PartitionerRoundRobin, Format: FormatJSON}) {
+	if s.Sink == nil || *s.Sink != (SinkConfig{Topic: "clicks-out", Key: "event.user", Router: PartitionerRoundRobin, Format: FormatJSON}) {
 		t.Errorf("Sink = %+v", s.Sink)
 	}
 
@@ -128,7 +130,7 @@ func TestLoadFull(t *testing.T) {
 	if a := p.Steps[7].Aggregate; a.Name != "step7" || a.Window != (WindowSpec{Kind: Session, Gap: 30 * time.Minute}) {
 		t.Errorf("session aggregate = %+v", a)
 	}
-	if p.Sink.Topic != "clicks-out" || p.Sink.Key.Text != "event.user" || p.Sink.Partitioner != PartitionerRoundRobin {
+	if p.Sink.Topic != "clicks-out" || p.Sink.Key.Text != "event.user" || p.Sink.Router != route.RoundRobin {
 		t.Errorf("Sink = %+v", p.Sink)
 	}
 }
@@ -147,13 +149,41 @@ func TestDefaults(t *testing.T) {
 		State:  StateConfig{Backend: BackendMemory},
 		Dedup:  DedupConfig{Enabled: false, TTL: 24 * time.Hour},
 		Flush:  FlushConfig{MaxMessages: 1000, Interval: 100 * time.Millisecond, ShutdownTimeout: 10 * time.Second},
-		Sink:   &SinkConfig{Topic: "out", Partitioner: PartitionerHash, Format: FormatJSON},
+		Sink:   &SinkConfig{Topic: "out", Router: PartitionerHash, Format: FormatJSON},
 	}
 	if !reflect.DeepEqual(p.Spec, want) {
 		t.Fatalf("Spec = %+v\nwant   %+v", p.Spec, want)
 	}
 	if p.KafkaVersion != sarama.V2_8_0_0 || p.Source.EventID != nil || p.Source.EventTime != nil || p.Sink.Key != nil || len(p.Steps) != 0 {
 		t.Fatalf("compiled = %+v", p)
+	}
+}
+
+// TestSinkRouter: sink.router takes every policy of package route;
+// sink.partitioner, its old name, maps random and roundrobin to
+// round-robin (replay-stable).
+func TestSinkRouter(t *testing.T) {
+	for src, want := range map[string]route.Policy{
+		"":                             route.Hash,
+		"router: consistent-hash":      route.ConsistentHash,
+		"router: round-robin":          route.RoundRobin,
+		"router: multicast":            route.Multicast,
+		"partitioner: hash":            route.Hash,
+		"partitioner: random":          route.RoundRobin,
+		"partitioner: roundrobin":      route.RoundRobin,
+		"partitioner: consistent-hash": route.ConsistentHash,
+	} {
+		p, err := Parse("p.yaml", []byte("name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsink:\n  topic: out\n  "+src+"\n"))
+		if err != nil {
+			t.Errorf("%q: %v", src, err)
+			continue
+		}
+		if p.Sink.Router != want || p.Spec.Sink.Partitioner != "" {
+			t.Errorf("%q: router %q (spec partitioner %q), want %q", src, p.Sink.Router, p.Spec.Sink.Partitioner, want)
+		}
+		if _, err := route.New(p.Sink.Router); err != nil {
+			t.Errorf("%q: %v", src, err)
+		}
 	}
 }
 
@@ -337,6 +367,10 @@ func TestErrors(t *testing.T) {
 			[]wantErr{{5, 8, "state.singlestore", "required when state.backend is singlestore"}}},
 		{"no effect", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsteps:\n  - filter: 'true'\n", nil,
 			[]wantErr{{1, 1, "", "the pipeline has no effect"}}},
+		{"router and its old name", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsink:\n  topic: out\n  router: hash\n  partitioner: hash\n", nil,
+			[]wantErr{{7, 16, "sink.partitioner", "set sink.router only: partitioner is its old name"}}},
+		{"router with an old partitioner value", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsink:\n  topic: out\n  router: random\n", nil,
+			[]wantErr{{6, 11, "sink.router", `"random" is an old sink.partitioner value: use round-robin`}}},
 		{"yaml syntax", "name: t\nkafka: {brokers: [k:9092\n", nil,
 			[]wantErr{{2, 0, "", "invalid YAML"}}},
 		{"empty file", "# nothing\n", nil,
@@ -386,7 +420,7 @@ func TestManyErrors(t *testing.T) {
 		{35, 17, "steps[7].filter", "Syntax error: token recognition error at: '= '"},
 		{35, 19, "steps[7].filter", "Syntax error: extraneous input '2'"},
 		{37, 10, "sink.topic", `topic "clicks" is also a source topic`},
-		{38, 16, "sink.partitioner", `"murmur" is not one of hash, random, roundrobin`},
+		{38, 16, "sink.partitioner", `"murmur" is not one of hash, consistent-hash, round-robin, multicast, random, roundrobin`},
 	})
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != 26 || lines[0] != `testdata/bad.yaml:1:7: name: "Clicks Per User": use 1-100 lowercase letters, digits, '-', '_' and '.'` {

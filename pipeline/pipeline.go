@@ -14,6 +14,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"gopkg.in/yaml.v3"
+
+	"github.com/eddy-streams/eddy/route"
 )
 
 // Pipeline is a loaded pipeline file: the decoded, defaulted Spec and the
@@ -177,9 +179,9 @@ type AggValue struct {
 type Sink struct {
 	Topic string // the output topic
 	// Key computes the output key; nil means the record's current key.
-	Key         *Expr
-	Partitioner Partitioner // how output partitions are chosen
-	Format      Format      // how events are encoded (see Encode)
+	Key    *Expr
+	Router route.Policy // how output partitions are chosen
+	Format Format       // how events are encoded (see Encode)
 }
 
 // Option configures Load and Parse.

@@ -283,8 +283,13 @@ type SinkConfig struct {
 	// Key is a CEL expression (string or int) giving the output record's key.
 	// Default: the record's current key.
 	Key string `yaml:"key"`
-	// Partitioner is hash (Java-compatible murmur2), random or roundrobin.
-	// Default hash.
+	// Router places each output record on a partition: hash (the Java
+	// producer's murmur2 of the key), consistent-hash, round-robin (an
+	// even spread by output ID) or multicast (a copy on every partition).
+	// Every policy is replay-stable (package route). Default hash.
+	Router Partitioner `yaml:"router"`
+	// Partitioner is the old name of Router; random and roundrobin, its
+	// old values, now mean round-robin. Set one of the two.
 	Partitioner Partitioner `yaml:"partitioner"`
 	// Format is json (the event as a JSON object) or raw (the event's
 	// "value" field, a string or bytes, as is). Default json.
@@ -374,17 +379,26 @@ const (
 
 func (Emit) allowed() []string { return []string{"on_close", "on_update"} }
 
-// Partitioner chooses the output partition of a sink record.
+// Partitioner names a routing policy (package route) in the file.
 type Partitioner string
 
-// The partitioners.
+// The policies, and the old partitioner values.
 const (
-	PartitionerHash       Partitioner = "hash"
-	PartitionerRandom     Partitioner = "random"
-	PartitionerRoundRobin Partitioner = "roundrobin"
+	PartitionerHash           Partitioner = "hash"
+	PartitionerConsistentHash Partitioner = "consistent-hash"
+	PartitionerRoundRobin     Partitioner = "round-robin"
+	PartitionerMulticast      Partitioner = "multicast"
+	// PartitionerRandom and PartitionerOldRoundRobin are accepted in
+	// sink.partitioner and mean round-robin: a random or rotating choice
+	// would put a replayed output on another partition than its first
+	// copy, where a reader deduplicating per partition cannot catch it.
+	PartitionerRandom        Partitioner = "random"
+	PartitionerOldRoundRobin Partitioner = "roundrobin"
 )
 
-func (Partitioner) allowed() []string { return []string{"hash", "random", "roundrobin"} }
+func (Partitioner) allowed() []string {
+	return []string{"hash", "consistent-hash", "round-robin", "multicast", "random", "roundrobin"}
+}
 
 // enum is implemented by the string types above; the decoder checks values
 // against allowed().

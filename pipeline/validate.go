@@ -150,9 +150,7 @@ func (c *checker) validate() {
 	if k := s.Sink; k != nil {
 		c.topic("sink.topic", k.Topic)
 		c.notSource("sink.topic", k.Topic)
-		if k.Partitioner == "" {
-			k.Partitioner = PartitionerHash
-		}
+		c.router(k)
 		if k.Format == "" {
 			k.Format = FormatJSON
 		}
@@ -168,6 +166,25 @@ func (c *checker) validate() {
 			c.fail("", "the pipeline has no effect: add a sink, or an aggregate or processor step")
 		}
 	}
+}
+
+// router settles sink.router from it and its old name, sink.partitioner.
+func (c *checker) router(k *SinkConfig) {
+	switch {
+	case k.Router != "" && k.Partitioner != "":
+		c.fail("sink.partitioner", "set sink.router only: partitioner is its old name")
+	case k.Router == PartitionerRandom || k.Router == PartitionerOldRoundRobin:
+		c.fail("sink.router", "%q is an old sink.partitioner value: use round-robin", string(k.Router))
+	case k.Router == "":
+		k.Router = k.Partitioner
+	}
+	switch k.Router {
+	case "":
+		k.Router = PartitionerHash
+	case PartitionerRandom, PartitionerOldRoundRobin:
+		k.Router = PartitionerRoundRobin
+	}
+	k.Partitioner = ""
 }
 
 func (c *checker) kafka() {

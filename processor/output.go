@@ -10,6 +10,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
+
+	"github.com/eddy-streams/eddy/route"
 )
 
 // Headers of dead-lettered events.
@@ -127,7 +129,11 @@ func (t *task) sink(recs []*Record) {
 			encs[2*i+1] = bytes[b0:len(bytes):len(bytes)]
 			m.Key = &encs[2*i+1]
 		}
-		t.out = append(t.out, m)
+		if t.w.p.Sink.Router == route.Multicast {
+			t.multicast(m, id)
+		} else {
+			t.out = append(t.out, m)
+		}
 		if t.w.o.onOutput != nil {
 			r.Key = key
 			r.outID = id

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eddy-streams/eddy/dedup"
 	"github.com/eddy-streams/eddy/pipeline"
+	"github.com/eddy-streams/eddy/route"
 	"github.com/eddy-streams/eddy/statedb"
 	"github.com/eddy-streams/eddy/windows"
 )
@@ -71,7 +72,10 @@ type task struct {
 	out      []*sarama.ProducerMessage // not yet acknowledged
 	produced int                       // acknowledged since the last commit
 	emitted  []*Record                 // sink records of out, for the output hook
-	ids      *dedup.Tracker
+	// sinkParts is the sink topic's partition count when the task
+	// started: multicast copies go to each.
+	sinkParts int32
+	ids       *dedup.Tracker
 
 	next atomic.Int64 // next offset to process, for lag
 
@@ -135,6 +139,10 @@ func (t *task) run() error {
 	if err != nil {
 		t.drain()
 		return nil // the session is over; the partition goes to its next owner
+	}
+	if err := t.sinkPartitions(ctx); err != nil {
+		t.drain()
+		return nil
 	}
 	if err := t.checkLayout(); err != nil {
 		t.w.refuse(err) // ends Run: every partition would refuse alike
@@ -266,6 +274,27 @@ func (t *task) acquire(ctx context.Context) error {
 	t.log.Info("partition claimed", zap.Int64("epoch", c.Epoch), zap.Int64("stored_offset", c.Offset),
 		zap.Int64("initial_offset", t.claim.InitialOffset()))
 	return nil
+}
+
+// sinkPartitions learns the sink topic's partition count, which multicast
+// needs, retrying while the metadata is unavailable. Without a client (unit
+// tests) the topic has one partition.
+func (t *task) sinkPartitions(ctx context.Context) error {
+	sk := t.w.p.Sink
+	if sk == nil || sk.Router != route.Multicast {
+		return nil
+	}
+	t.sinkParts = 1
+	if t.h.client == nil {
+		return nil
+	}
+	return t.retry(ctx, "sink metadata", func(context.Context) error {
+		ps, err := t.h.client.Partitions(sk.Topic)
+		if err == nil {
+			t.sinkParts = int32(len(ps))
+		}
+		return err
+	})
 }
 
 // step processes the pending batch and flushes it.

@@ -247,24 +247,3 @@ func (w *Worker) saramaConfig() (*sarama.Config, error) {
 	cfg.Producer.Partitioner = w.partitioner()
 	return cfg, cfg.Validate()
 }
-
-// partitioner routes the sink topic by its configured policy and every
-// other topic (dead letters, late events) by the Java-compatible murmur2
-// hash of the key.
-func (w *Worker) partitioner() sarama.PartitionerConstructor {
-	sinkTopic, policy := "", ""
-	if w.p.Sink != nil {
-		sinkTopic, policy = w.p.Sink.Topic, string(w.p.Sink.Partitioner)
-	}
-	return func(topic string) sarama.Partitioner {
-		if topic == sinkTopic {
-			switch policy {
-			case "random":
-				return sarama.NewRandomPartitioner(topic)
-			case "roundrobin":
-				return sarama.NewRoundRobinPartitioner(topic)
-			}
-		}
-		return sarama.NewMurmur2Partitioner(topic)
-	}
-}

@@ -1,0 +1,79 @@
+package processor
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eddy-streams/eddy/route"
+)
+
+// partitioner places every record the worker produces: the sink topic's
+// by its router (sink.router), every other topic's (dead letters, late
+// events) by hash. Each choice is a function of the record's key and its
+// eddy-id header only (package route), so a record produced again after a
+// crash or a replay goes to the partition of its first copy. Multicast
+// records arrive with their partition set (multicast in output.go).
+func (w *Worker) partitioner() sarama.PartitionerConstructor {
+	sinkTopic, policy := "", route.Hash
+	if w.p.Sink != nil {
+		sinkTopic, policy = w.p.Sink.Topic, w.p.Sink.Router
+	}
+	hash, _ := route.New(route.Hash)
+	sinkRouter, err := route.New(policy)
+	if err != nil {
+		sinkRouter = hash // pipeline validation admits known policies only
+	}
+	return func(topic string) sarama.Partitioner {
+		switch {
+		case topic != sinkTopic:
+			return routed{hash}
+		case policy == route.Multicast:
+			return sarama.NewManualPartitioner(topic)
+		}
+		return routed{sinkRouter}
+	}
+}
+
+// routed is a sarama.Partitioner over a route.Router.
+type routed struct{ r route.Router }
+
+func (p routed) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	var key []byte
+	if m.Key != nil {
+		k, err := m.Key.Encode()
+		if err != nil {
+			return 0, fmt.Errorf("encoding the key: %w", err)
+		}
+		key = k
+	}
+	var id string
+	for _, h := range m.Headers {
+		if bytes.Equal(h.Key, idHeaderBytes) {
+			id = string(h.Value)
+			break
+		}
+	}
+	var one [1]int32
+	return p.r.Route(one[:0], key, id, n)[0], nil
+}
+
+// RequiresConsistency: a record waits for its partition's leader rather
+// than going to another partition.
+func (routed) RequiresConsistency() bool { return true }
+
+var idHeaderBytes = []byte(IDHeader)
+
+// multicast turns m, a sink record with output ID id, into one copy per
+// partition of the sink topic, each with its partition set and an ID of
+// its own (route.CopyID), so that a reader deduplicating by ID keeps every
+// copy. The partition count is the sink topic's when the task started.
+func (t *task) multicast(m *sarama.ProducerMessage, id string) {
+	for p := range t.sinkParts {
+		c := *m
+		c.Partition = p
+		c.Headers = append([]sarama.RecordHeader{{Key: idHeaderBytes, Value: []byte(route.CopyID(id, p))}}, m.Headers[1:]...)
+		t.out = append(t.out, &c)
+	}
+}
