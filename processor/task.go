@@ -136,13 +136,12 @@ func (t *task) run() error {
 	if err == nil {
 		err = t.acquire(ctx)
 	}
+	if err == nil {
+		err = t.sinkPartitions(ctx)
+	}
 	if err != nil {
 		t.drain()
 		return nil // the session is over; the partition goes to its next owner
-	}
-	if err := t.sinkPartitions(ctx); err != nil {
-		t.drain()
-		return nil
 	}
 	if err := t.checkLayout(); err != nil {
 		t.w.refuse(err) // ends Run: every partition would refuse alike
