@@ -65,6 +65,12 @@ type Result struct {
 	MallocPerEvent float64 `json:"mallocs_per_event"`
 	GCCycles       uint32  `json:"gc_cycles"`
 
+	// RedisPersistence is Redis's appendonly and appendfsync as the
+	// scenario ran, read back from the server just before it (scenarios
+	// with Redis state only: d, f, g, h and latency; h sets appendfsync
+	// always for its run).
+	RedisPersistence string `json:"redis_persistence,omitempty"`
+
 	Latency *LatencyResult `json:"latency,omitempty"`
 	// Runs holds every repetition's events/s when -repeat > 1.
 	Runs []float64 `json:"runs_events_per_sec,omitempty"`
@@ -79,7 +85,7 @@ func runChild(ctx context.Context, cfg *config) error {
 	switch cfg.scenario {
 	case "a":
 		res, err = runConsume(ctx, cfg)
-	case "b", "c", "d", "e", "f", "g":
+	case "b", "c", "d", "e", "f", "g", "h":
 		res, err = runPipeline(ctx, cfg)
 	case "latency":
 		res, err = runLatency(ctx, cfg)
@@ -340,7 +346,7 @@ steps:
 %s
 sink: {topic: %s}
 `, topic, aggregateStep, out)
-	default: // c, d, e, g
+	default: // c, d, e, g, h
 		return head + fmt.Sprintf(`source: {topics: [%s], event_time: event.ts}
 steps:
 %s
@@ -349,7 +355,7 @@ sink: {topic: %s}
 	}
 }
 
-// aggregateStep is the aggregation of scenarios c to f and of the latency
+// aggregateStep is the aggregation of scenarios c to h and of the latency
 // run (which adds emit: on_update): counts and sums per user and minute.
 const aggregateStep = `  - aggregate:
       name: per_user
@@ -377,7 +383,7 @@ func newBenchWorker(ctx context.Context, cfg *config, p *pipeline.Pipeline, back
 
 func scenarioBackend(s string) string {
 	switch s {
-	case "d", "f", "g", "latency":
+	case "d", "f", "g", "h", "latency":
 		return "redis"
 	case "e":
 		return "mariadb"
@@ -385,7 +391,8 @@ func scenarioBackend(s string) string {
 	return "memory"
 }
 
-// runPipeline is scenarios b to g: the runtime over the whole topic.
+// runPipeline is scenarios b to h: the runtime over the whole topic. h is
+// d's pipeline; the parent sets Redis's appendfsync around it.
 func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 	k, err := newKafka(cfg.brokers)
 	if err != nil {

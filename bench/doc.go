@@ -19,6 +19,17 @@
 //	e  agg-mariadb c with MariaDB state (statedb/singlestore, dialect mysql)
 //	f  agg-dedup   d with source.event_id and dedup on
 //	g  agg-redis-notxn d with kafka.transactions: false (outputs not fenced; d/g is the cost of fencing)
+//	h  agg-redis-always d while Redis has appendfsync always (h/d is the cost of an fsync per write)
+//
+// The default -scenarios are a to f and h, then latency and failover; g
+// runs when named. d, f and g run with Redis as it is configured (make
+// services: appendonly yes, appendfsync everysec, as the README
+// recommends). For h the bench reads appendfsync (CONFIG GET), sets it to
+// always (CONFIG SET) for h's child process and sets the previous value
+// back when the child ends, also when it failed or the run was
+// interrupted (SIGINT, SIGTERM; a SIGKILLed bench restores nothing). Each Redis scenario's result (and the latency run's)
+// records the persistence it ran with, read back from the server just
+// before it (redis_persistence).
 //
 // Each scenario runs in its own child process (the bench re-executes
 // itself with -scenario), so each has a clean heap and its own peak RSS
@@ -32,7 +43,7 @@
 // per event of the scenario's process (getrusage), of the Kafka broker,
 // Redis and MariaDB processes (/proc/<pid>/stat: they run on the same
 // machine) and how busy all CPUs were, over the measured interval.
-// -max-messages sets flush.max_messages of b to g; GOGC, if set, is
+// -max-messages sets flush.max_messages of b to h; GOGC, if set, is
 // inherited by the children.
 //
 // Two more measurements:
@@ -78,6 +89,7 @@
 //	fill.go      topics, the event format, filling, paced producing, cleanup
 //	child.go     a scenario in a child process: raw consumer and pipelines
 //	store.go     the counting store wrapper and opening backends
+//	redis.go     Redis persistence: reading it, appendfsync always for h
 //	measure.go   histogram quantiles, percentiles, peak RSS
 //	latency.go   the end-to-end latency scenario
 //	failover.go  the failover measurement with worker processes

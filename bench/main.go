@@ -44,7 +44,7 @@ type config struct {
 	timeout    time.Duration
 	keep       bool
 	// maxMessages, when > 0, is flush.max_messages of the pipelines of b
-	// to f (default: the pipeline default, 1,000).
+	// to h (default: the pipeline default, 1,000).
 	maxMessages int
 
 	latencySeconds int
@@ -67,12 +67,16 @@ type config struct {
 }
 
 // throughput are the scenarios that read the filled topic, in run order.
-var throughput = []string{"a", "b", "c", "d", "e", "f", "g"}
+var throughput = []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 
 var scenarioNames = map[string]string{
 	"a": "consume", "b": "stateless", "c": "agg-memory", "d": "agg-redis",
-	"e": "agg-mariadb", "f": "agg-dedup", "g": "agg-redis-notxn", "latency": "latency", "failover": "failover",
+	"e": "agg-mariadb", "f": "agg-dedup", "g": "agg-redis-notxn", "h": "agg-redis-always",
+	"latency": "latency", "failover": "failover",
 }
+
+// scenarioList is every scenario name, for the flag's messages.
+const scenarioList = "a,b,c,d,e,f,g,h,latency,failover"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -105,8 +109,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 
 Fills a topic once, then measures on the same data, each in a child process:
   a consume, b stateless, c agg-memory, d agg-redis, e agg-mariadb,
-  f agg-dedup; then latency (d with emit on_update at half of d's rate)
-  and failover (two worker processes, one SIGKILLed).
+  f agg-dedup, g agg-redis-notxn (d without transactions), h
+  agg-redis-always (d with Redis appendfsync always); then latency (d with
+  emit on_update at half of d's rate) and failover (two worker processes,
+  one SIGKILLed). g is not run by default.
 Services: $EDDY_KAFKA_BROKERS, $EDDY_REDIS_ADDR, $EDDY_MYSQL_DSN
 (defaults: those of make services).
 
@@ -119,13 +125,13 @@ flags:
 	fs.IntVar(&c.size, "size", 100, "bytes per event (JSON, padded)")
 	fs.IntVar(&c.keys, "keys", 10_000, "distinct keys (users)")
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions of the topics")
-	scen := fs.String("scenarios", "a,b,c,d,e,f,latency,failover", "scenarios to run, comma-separated")
+	scen := fs.String("scenarios", "a,b,c,d,e,f,h,latency,failover", "scenarios to run, comma-separated, of "+scenarioList)
 	fs.IntVar(&c.repeat, "repeat", 1, "run the throughput scenarios this many times, interleaved; the median is reported")
 	fs.StringVar(&c.out, "out", "bench/results/latest.json", "write the result as JSON here (empty: don't)")
 	fs.StringVar(&c.profileDir, "cpuprofile-dir", "", "write each child's CPU profile to <dir>/<scenario>.prof")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up on a scenario after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep topics, groups, Redis keys and tables")
-	fs.IntVar(&c.maxMessages, "max-messages", 0, "flush.max_messages of the pipelines of b to f (0: the default, 1000)")
+	fs.IntVar(&c.maxMessages, "max-messages", 0, "flush.max_messages of the pipelines of b to h (0: the default, 1000)")
 	fs.IntVar(&c.latencySeconds, "latency-seconds", 20, "latency: seconds of paced producing (the first 3 are not sampled)")
 	fs.BoolVar(&c.latencyTxn, "latency-transactions", true, "latency: kafka.transactions of the pipeline (false: the shared idempotent producer; the cost of fencing the outputs)")
 	fs.IntVar(&c.latencyKeys, "latency-keys", 1000, "latency: distinct keys (fewer than -keys, so that emit on_update makes about as many outputs per event as d)")
@@ -154,7 +160,7 @@ flags:
 	c.mysql = envOr(envMySQL, "eddy:eddy@tcp(127.0.0.1:3306)/eddy")
 	for _, s := range splitList(*scen) {
 		if _, ok := scenarioNames[s]; !ok {
-			return nil, fmt.Errorf("-scenarios: unknown scenario %q (want a,b,c,d,e,f,latency,failover)", s)
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q (want some of %s)", s, scenarioList)
 		}
 		c.scenarios = append(c.scenarios, s)
 	}
@@ -280,7 +286,7 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 			if !slices.Contains(cfg.scenarios, s) {
 				continue
 			}
-			res, err := runChildProcess(ctx, cfg, s, fmt.Sprintf("%s-%d", s, r))
+			res, err := runThroughput(ctx, cfg, s, fmt.Sprintf("%s-%d", s, r))
 			if err != nil {
 				return fmt.Errorf("scenario %s (%s): %w", s, scenarioNames[s], err)
 			}
@@ -302,10 +308,15 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 			rate = int(d.EventsPerSec / 2)
 		}
 		cfg.rate = rate
+		persistence, err := redisPersistence(ctx, cfg.redis)
+		if err != nil {
+			return fmt.Errorf("scenario latency: %w", err)
+		}
 		res, err := runChildProcess(ctx, cfg, "latency", "latency")
 		if err != nil {
 			return fmt.Errorf("scenario latency: %w", err)
 		}
+		res.RedisPersistence = persistence
 		rep.Latency = res
 		logf("latency at %d/s (achieved %.0f/s): p50 %.1f ms p99 %.1f ms max %.1f ms over %d outputs",
 			rate, res.Latency.AchievedRate, res.Latency.P50Ms, res.Latency.P99Ms, res.Latency.MaxMs, res.Latency.Samples)
@@ -334,6 +345,36 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 		logf("wrote %s", cfg.out)
 	}
 	return nil
+}
+
+// runThroughput runs throughput scenario s once in a child process. For h
+// it sets Redis's appendfsync to always first and restores the previous
+// value when the child is done, whether it succeeded or not (also when the
+// run is interrupted: the child is killed, then restore runs). A scenario
+// with Redis state records the persistence it ran with.
+func runThroughput(ctx context.Context, cfg *config, s, tag string) (res *Result, err error) {
+	if s == "h" {
+		restore, err := setAppendfsync(ctx, cfg.redis, "always")
+		if err != nil {
+			return nil, err
+		}
+		defer func() { err = errors.Join(err, restore()) }()
+	}
+	var persistence string
+	if scenarioBackend(s) == "redis" {
+		if persistence, err = redisPersistence(ctx, cfg.redis); err != nil {
+			return nil, err
+		}
+		if s == "h" && !strings.HasPrefix(persistence, "appendonly yes") {
+			logf("h: NOTE Redis runs with %s: appendfsync always changes nothing without appendonly yes", persistence)
+		}
+	}
+	res, err = runChildProcess(ctx, cfg, s, tag)
+	if err != nil {
+		return nil, err
+	}
+	res.RedisPersistence = persistence
+	return res, nil
 }
 
 // runChildProcess runs scenario s in a child process (this program

@@ -26,7 +26,7 @@ type Report struct {
 	Machine  Machine     `json:"machine"`
 	Params   Params      `json:"params"`
 	Fill     *FillResult `json:"fill,omitempty"`
-	// Scenarios are a to f, in order; with -repeat > 1 each holds the
+	// Scenarios are a to h, in order; with -repeat > 1 each holds the
 	// median repetition (by events/s) and every repetition's rate.
 	Scenarios []*Result         `json:"scenarios"`
 	Ratios    map[string]string `json:"ratios"`
@@ -41,7 +41,7 @@ type Params struct {
 	Keys       int `json:"keys"`
 	Partitions int `json:"partitions"`
 	Repeat     int `json:"repeat"`
-	// MaxMessages is flush.max_messages of b to g (0: the default, 1000).
+	// MaxMessages is flush.max_messages of b to h (0: the default, 1000).
 	MaxMessages int `json:"max_messages,omitempty"`
 	// GOGC is the environment's GOGC, which the children inherit.
 	GOGC      string   `json:"gogc,omitempty"`
@@ -64,8 +64,9 @@ type Machine struct {
 	Go       string `json:"go"`
 	Kafka    string `json:"kafka"`
 	Redis    string `json:"redis"`
-	// RedisPersistence is the state Redis's appendonly and appendfsync,
-	// read back from the server (the README recommends yes / everysec).
+	// RedisPersistence is Redis's appendonly and appendfsync at the start
+	// of the run, read back from the server (the README recommends yes /
+	// everysec); each Redis scenario's Result records its own.
 	RedisPersistence string `json:"redis_persistence"`
 	MariaDB          string `json:"mariadb"`
 	LoadBefore       string `json:"load_before"`
@@ -98,10 +99,10 @@ func describeMachine(ctx context.Context, cfg *config) Machine {
 			}
 		}
 	}
-	if kv, err := rdb.ConfigGet(cctx, "append*").Result(); err == nil {
-		m.RedisPersistence = fmt.Sprintf("appendonly %s, appendfsync %s", kv["appendonly"], kv["appendfsync"])
-	}
 	_ = rdb.Close()
+	if p, err := redisPersistence(cctx, cfg.redis); err == nil {
+		m.RedisPersistence = p
+	}
 	if db, err := sql.Open("mysql", cfg.mysql); err == nil {
 		_ = db.QueryRowContext(cctx, "SELECT VERSION()").Scan(&m.MariaDB)
 		_ = db.Close()
@@ -166,13 +167,14 @@ func (r *Report) summarize(results map[string][]*Result) {
 			r.Ratios[x+"/"+y] = fmt.Sprintf("%.3f", rx.EventsPerSec/ry.EventsPerSec)
 		}
 	}
-	for _, s := range []string{"b", "c", "d", "e", "f", "g"} {
+	for _, s := range []string{"b", "c", "d", "e", "f", "g", "h"} {
 		ratio(s, "a")
 	}
 	ratio("d", "c")
 	ratio("e", "c")
 	ratio("f", "d")
 	ratio("d", "g")
+	ratio("h", "d")
 	ratio("c", "b")
 }
 
@@ -207,6 +209,11 @@ func (r *Report) print(w io.Writer) {
 				s.FlushP50Ms, s.FlushP99Ms, s.CommitP50Ms, s.CommitP99Ms, s.Outputs, s.AllocPerEvent, s.PeakRSSMB)
 		}
 		_ = tw.Flush()
+		for _, s := range r.Scenarios {
+			if notes := s.notes(); len(notes) > 0 {
+				fmt.Fprintf(w, "%s %s: %s\n", s.Scenario, s.Name, strings.Join(notes, "; "))
+			}
+		}
 		keys := make([]string, 0, len(r.Ratios))
 		for k := range r.Ratios {
 			keys = append(keys, k)
@@ -223,6 +230,9 @@ func (r *Report) print(w io.Writer) {
 		fmt.Fprintf(w, "\nend-to-end latency (d, emit on_update, transactions %t, %d keys: %.2f outputs/event) at %d events/s (achieved %.0f/s, final lag %d): p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples; flush p50 %.1f ms p99 %.1f ms; peak RSS %.0f MB)\n",
 			x.Transactions, x.Keys, x.OutputsPerEvent, x.TargetRate, x.AchievedRate, x.FinalLag, x.P50Ms, x.P90Ms, x.P99Ms, x.MaxMs, x.Samples, x.FlushP50Ms, x.FlushP99Ms, l.PeakRSSMB)
 		fmt.Fprintf(w, "%s\n", unseenLine(x.Unseen, x.Samples))
+		if l.RedisPersistence != "" {
+			fmt.Fprintf(w, "latency state: Redis %s\n", l.RedisPersistence)
+		}
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(w, "\nfailover (two worker processes, Redis state, SIGKILL one; session timeout %d ms, heartbeat %d ms; producer %d events/s):\n",
@@ -247,4 +257,14 @@ func unseenLine(unseen, samples int) string {
 		return fmt.Sprintf("events never seen in an output: 0 of %d", samples)
 	}
 	return fmt.Sprintf("NOTE: events never seen in an output: %d of %d (not in the percentiles above)", unseen, unseen+samples)
+}
+
+// notes are what the table does not show of a scenario: the Redis
+// persistence it ran with.
+func (res *Result) notes() []string {
+	var notes []string
+	if res.RedisPersistence != "" {
+		notes = append(notes, "Redis "+res.RedisPersistence)
+	}
+	return notes
 }
