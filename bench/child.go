@@ -46,7 +46,14 @@ type Result struct {
 	Outputs       uint64 `json:"outputs"`
 	Filtered      uint64 `json:"filtered,omitempty"`
 	Duplicates    uint64 `json:"duplicates,omitempty"`
+	Late          uint64 `json:"late,omitempty"`
 	WindowsClosed uint64 `json:"windows_closed,omitempty"`
+	// OutputTopic is where a pipeline scenario wrote its outputs (the
+	// parent reads it to compare them, for c to h).
+	OutputTopic string `json:"output_topic,omitempty"`
+	// OutputsCompared is how an aggregate scenario's outputs (c to h)
+	// compared by content with the reference computed from the fill.
+	OutputsCompared *Comparison `json:"outputs_compared,omitempty"`
 
 	// CPUPerEventUs is the process's CPU time (user + system, all
 	// threads) over the measured interval per event: what the worker
@@ -502,6 +509,7 @@ func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 	cd := cs.commitDurations()
 	res.CommitP50Ms, res.CommitP99Ms = ms(percentile(cd, 50)), ms(percentile(cd, 99))
 	res.Outputs, res.Filtered, res.Duplicates, res.WindowsClosed = stats.Out, stats.Filtered, stats.Duplicates, stats.WindowsClosed
+	res.Late, res.OutputTopic = stats.Late, out
 
 	cancel()
 	select {

@@ -148,16 +148,21 @@ func newProducer(brokers []string) (sarama.AsyncProducer, error) {
 }
 
 // fill writes cfg.events events to topic, over cfg.keys users, and waits
-// for their acks.
-func fill(ctx context.Context, cfg *config, topic string) (int, error) {
+// for their acks. It returns the reference of the aggregate scenarios,
+// computed from the same events as it generates them.
+func fill(ctx context.Context, cfg *config, topic string) (int, *reference, error) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	users := make([]string, cfg.keys)
 	for i := range users {
 		users[i] = userKey(i)
 	}
-	return produceAll(ctx, cfg.brokers, topic, cfg.events, cfg.size, func(i int) (string, int, int64) {
-		return users[rnd.IntN(cfg.keys)], rnd.IntN(1000), tsBase + int64(i)
+	ref := newReference(cfg.partitions)
+	n, err := produceAll(ctx, cfg.brokers, topic, cfg.events, cfg.size, func(i int) (string, int, int64) {
+		user, v, ts := users[rnd.IntN(cfg.keys)], rnd.IntN(1000), tsBase+int64(i)
+		ref.add(user, v, ts)
+		return user, v, ts
 	})
+	return n, ref, err
 }
 
 // produceAll writes n events of about size bytes to topic as fast as the

@@ -42,7 +42,7 @@ type LatencyResult struct {
 
 const (
 	latencyWarmup = 3 * time.Second
-	latencyWindow = 60_000 // ms: the tumbling window of latencyYAML
+	latencyWindow = windowMs // the tumbling window of latencyYAML (aggregateStep's)
 )
 
 // latencyYAML is d's pipeline with emit on_update, so that every batch

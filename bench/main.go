@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/IBM/sarama"
 )
 
 // Environment variables naming the services (as in integration/testenv).
@@ -258,6 +260,7 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 		}
 	}()
 
+	var want map[winKey]aggResult // what the aggregate scenarios must emit
 	needTopic := false
 	for _, s := range cfg.scenarios {
 		if slices.Contains(throughput, s) {
@@ -270,17 +273,21 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 			return err
 		}
 		start := time.Now()
-		n, err := fill(ctx, cfg, topic)
+		n, ref, err := fill(ctx, cfg, topic)
 		if err != nil {
 			return fmt.Errorf("fill %s: %w", topic, err)
 		}
 		took := time.Since(start)
-		rep.Fill = &FillResult{Topic: topic, Events: n, Seconds: took.Seconds(), EventsPerSec: float64(n) / took.Seconds()}
-		logf("filled %s: %d events in %.1fs (%.0f/s)", topic, n, took.Seconds(), rep.Fill.EventsPerSec)
+		want = ref.emitted()
+		rep.Fill = &FillResult{Topic: topic, Events: n, Seconds: took.Seconds(), EventsPerSec: float64(n) / took.Seconds(),
+			ReferenceWindows: len(want), OpenWindows: len(ref.wins) - len(want)}
+		logf("filled %s: %d events in %.1fs (%.0f/s); reference: %d windows closed, %d left open at the end (never emitted)",
+			topic, n, took.Seconds(), rep.Fill.EventsPerSec, len(want), rep.Fill.OpenWindows)
 		cfg.topic = topic
 	}
 
 	results := map[string][]*Result{}
+	var differ []string // the aggregate scenarios whose outputs differ from the reference
 	for r := 0; r < cfg.repeat; r++ {
 		for _, s := range throughput {
 			if !slices.Contains(cfg.scenarios, s) {
@@ -290,9 +297,21 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("scenario %s (%s): %w", s, scenarioNames[s], err)
 			}
-			logf("%s %-11s %9.0f events/s  %5.2f µs CPU/event (%.2f cores)  %6.4f store calls/event  flush p50 %6.2f ms p99 %6.2f ms  rss %4.0f MB  (%.1fs)",
+			logf("%s %-16s %9.0f events/s  %5.2f µs CPU/event (%.2f cores)  %6.4f store calls/event  flush p50 %6.2f ms p99 %6.2f ms  rss %4.0f MB  (%.1fs)",
 				s, scenarioNames[s], res.EventsPerSec, res.CPUPerEventUs, res.CPUCores, res.StoreCallsPerEvent,
 				res.FlushP50Ms, res.FlushP99Ms, res.PeakRSSMB, res.Seconds)
+			if slices.Contains(aggregates, s) {
+				c, err := compareScenario(k.client, res, want)
+				if err != nil {
+					return fmt.Errorf("scenario %s (%s): %w", s, scenarioNames[s], err)
+				}
+				res.OutputsCompared = c
+				logf("%s %-16s outputs compared: %s", s, scenarioNames[s], c.Summary)
+				if !c.Equal() {
+					differ = append(differ, fmt.Sprintf("scenario %s (%s), repetition %d: outputs differ from the reference: %s",
+						s, scenarioNames[s], r+1, c.Summary))
+				}
+			}
 			results[s] = append(results[s], res)
 		}
 	}
@@ -344,7 +363,23 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 		}
 		logf("wrote %s", cfg.out)
 	}
+	if len(differ) > 0 {
+		return errors.New(strings.Join(differ, "\n"))
+	}
 	return nil
+}
+
+// compareScenario reads the outputs of an aggregate scenario's run (its
+// worker has stopped) and compares them by content with want.
+func compareScenario(client sarama.Client, res *Result, want map[winKey]aggResult) (*Comparison, error) {
+	if res.OutputTopic == "" {
+		return nil, errors.New("the child reported no output topic")
+	}
+	msgs, err := readCommitted(client, res.OutputTopic, time.Now().Add(2*time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("reading the outputs: %w", err)
+	}
+	return compareOutputs(want, msgs), nil
 }
 
 // runThroughput runs throughput scenario s once in a child process. For h

@@ -54,6 +54,12 @@ type FillResult struct {
 	Events       int     `json:"events"`
 	Seconds      float64 `json:"seconds"`
 	EventsPerSec float64 `json:"events_per_sec"`
+	// ReferenceWindows is the number of windows the aggregate scenarios
+	// must emit (the reference their outputs are compared with);
+	// OpenWindows those still open when the topic ends, which they never
+	// emit (see reference.emitted).
+	ReferenceWindows int `json:"reference_windows"`
+	OpenWindows      int `json:"open_windows"`
 }
 
 // Machine describes where the run happened.
@@ -260,11 +266,18 @@ func unseenLine(unseen, samples int) string {
 }
 
 // notes are what the table does not show of a scenario: the Redis
-// persistence it ran with.
+// persistence it ran with, how its outputs compared with the reference
+// and the late events, if any.
 func (res *Result) notes() []string {
 	var notes []string
 	if res.RedisPersistence != "" {
 		notes = append(notes, "Redis "+res.RedisPersistence)
+	}
+	if c := res.OutputsCompared; c != nil {
+		notes = append(notes, "outputs compared: "+c.Summary)
+	}
+	if res.Late > 0 {
+		notes = append(notes, fmt.Sprintf("%d late events", res.Late))
 	}
 	return notes
 }
