@@ -81,9 +81,9 @@ func (r *reference) partition(user string) int32 {
 // so it never moves without events), and once the whole topic is read it
 // is the partition's greatest event time. A window [start, start+1m) of a
 // user is therefore emitted exactly when start+1m <= the greatest event
-// time of the user's partition; the windows still open at the end (the
-// last one or two of each user) are never emitted, and left out here by
-// that rule.
+// time of the user's partition; the windows still open at the end (those
+// of the minute each partition's last event falls in) are never emitted,
+// and are left out here by that rule.
 //
 // The rule assumes no event is late (Stats.Late, recorded as "late"): one
 // producer sends the events in event-time order, so each partition holds

@@ -39,12 +39,42 @@
 // store round trips per event (Worker.Stats().StoreCalls, and per method
 // from a counting wrapper around the store), flush latency p50/p99 (from
 // the eddy_flush_seconds histogram, interpolated within its buckets), exact
-// Store.Commit latency p50/p99, outputs and peak RSS; and the CPU time
+// Store.Commit latency p50/p99, outputs (checked by content, below) and
+// peak RSS; and the CPU time
 // per event of the scenario's process (getrusage), of the Kafka broker,
 // Redis and MariaDB processes (/proc/<pid>/stat: they run on the same
 // machine) and how busy all CPUs were, over the measured interval.
 // -max-messages sets flush.max_messages of b to h; GOGC, if set, is
 // inherited by the children.
+//
+// # Checking the outputs
+//
+// The outputs of the aggregate scenarios (c to h) are compared by
+// content, not by count, with a reference the bench computes itself
+// while filling the topic, in plain Go and without eddy: per (user,
+// tumbling minute) the count and the sum of v. The fill ends without a
+// closing event, and a window is emitted when its partition's watermark
+// (the greatest event time the partition has read: allowed_lateness 0,
+// no idle_timeout) reaches its end; the reference therefore holds the
+// windows whose end is at or before the greatest event time of their
+// user's partition (murmur2 of the key, as the fill's producer placed
+// them), and leaves out the windows of the minute each partition is in
+// when its events end, which stay open and are never emitted (the fill's
+// log line gives both numbers).
+//
+// After each scenario the parent reads its output topic read_committed,
+// with raw fetches that track their position and end exactly at each
+// partition's last stable offset (committed.go; a PartitionConsumer
+// cannot tell when it got there). Records repeating an earlier record's
+// eddy-id header (possible in g, without transactions) are counted once
+// if identical and are an error if not. Each window's key, start, end,
+// n and total must equal the reference's, no window may be missing,
+// extra or emitted twice, and every record must decode as a window
+// result. The result records outputs_compared ("29773 windows, all
+// equal", and the counts); a scenario that differs fails the run, after
+// the report is written, with a message naming the scenario, how many
+// windows differ (missing, extra, wrong, bad records) and up to five
+// examples.
 //
 // Two more measurements:
 //
@@ -88,6 +118,8 @@
 //	main.go      flags, the run: fill, children, report
 //	fill.go      topics, the event format, filling, paced producing, cleanup
 //	child.go     a scenario in a child process: raw consumer and pipelines
+//	compare.go   the reference of the aggregate scenarios and the comparison
+//	committed.go reading an output topic read_committed, to its last stable offset
 //	store.go     the counting store wrapper and opening backends
 //	redis.go     Redis persistence: reading it, appendfsync always for h
 //	measure.go   histogram quantiles, percentiles, peak RSS
