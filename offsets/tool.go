@@ -193,6 +193,19 @@ func (t *Tool) Describe(ctx context.Context) (*Group, error) {
 }
 
 // partitions returns the partition ids of topic, sorted.
+// HasTopic reports whether topic exists on the cluster (a repartition's
+// internal topic exists once a worker of the pipeline has started).
+func (t *Tool) HasTopic(topic string) (bool, error) {
+	if err := t.client.RefreshMetadata(); err != nil {
+		return false, fmt.Errorf("offsets: metadata: %w", err)
+	}
+	topics, err := t.client.Topics()
+	if err != nil {
+		return false, fmt.Errorf("offsets: topics: %w", err)
+	}
+	return slices.Contains(topics, topic), nil
+}
+
 func (t *Tool) partitions(topic string) ([]int32, error) {
 	ps, err := t.client.Partitions(topic)
 	if err != nil {

@@ -188,6 +188,7 @@
 //	  - map: {user: event.user_id, amount: event.total}
 //	  - key: event.user                          # the record's new key
 //	  - processor: {name: enrich-geo, config: {db: /data/geo.mmdb}}
+//	  - repartition: {key: event.region}         # re-key through an internal topic
 //	  - aggregate: {...}
 //
 // filter drops events for which the expression is false; it must be a
@@ -204,6 +205,29 @@
 // processor runs a custom Go processor registered under name by the
 // program embedding eddy; config (any mapping, after ${VAR} expansion) is
 // handed to it. The binary checks the name against the registered ones.
+//
+// # repartition
+//
+//	steps:
+//	  - repartition:
+//	      key: event.region    # CEL, string or int: the new key; required
+//	      name: by-region      # default step<N>; unique among the steps
+//	      partitions: 12       # default: the source topics' partition count
+//	      router: hash         # as sink.router; default hash
+//
+// repartition writes every event, keyed by key, to the internal topic
+// eddy-<pipeline name>-<name>, which the worker creates (with the broker's
+// default replication factor) if it does not exist; the steps after it
+// run on that topic's partitions, in the same consumer group. The records
+// carry their event ID and time (an ID the same on every replay), and the
+// reading side always deduplicates them (dedup.ttl applies). Each
+// downstream partition's watermark is the minimum of its upstream
+// partitions' (each upstream task writes its watermark into every
+// internal partition after each batch), so an aggregate after a
+// repartition is exact however unevenly the source partitions are read;
+// a source partition that never receives an event holds it back, unless
+// source.watermark.idle_timeout is set. An aggregate keyed by the
+// repartition key (with router hash) is co-partitioned by construction.
 //
 // # aggregate
 //

@@ -1,6 +1,10 @@
 package pipeline
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/eddy-streams/eddy/route"
+)
 
 // kindDef is everything this package knows about one kind of step, in one
 // place: its name in the file, which StepConfig field holds it (decoding),
@@ -83,7 +87,24 @@ var kinds = [...]kindDef{
 			st.Aggregate = c.aggregateExprs(path, sc.Aggregate)
 		},
 	},
+	{
+		kind: RepartitionStep, name: "repartition",
+		set: func(s *StepConfig) bool { return s.Repartition != nil },
+		check: func(c *checker, path string, i int, sc *StepConfig, names map[string]int) {
+			c.repartition(path, i, sc.Repartition, names)
+		},
+		compile: func(c *checker, path string, sc *StepConfig, st *Step) {
+			r := sc.Repartition
+			st.Repartition = &Repartition{Name: r.Name, Partitions: r.Partitions, Router: route.Policy(r.Router),
+				Topic: InternalTopic(c.spec.Name, r.Name)}
+			st.Repartition.Key = c.expr(path+".key", r.Key, 0, keyKinds, "string or int")
+		},
+	},
 }
+
+// InternalTopic is the name of the internal topic of the repartition step
+// named step in pipeline.
+func InternalTopic(pipeline, step string) string { return "eddy-" + pipeline + "-" + step }
 
 // StepKinds returns every step kind, in StepKind order.
 func StepKinds() []StepKind {

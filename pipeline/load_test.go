@@ -305,10 +305,10 @@ func TestErrors(t *testing.T) {
 				{7, 10, "steps[1].set", "want at least one field"},
 				{8, 10, "steps[2].key", "empty expression"},
 			}},
-		{"duplicate aggregate names", head + "steps:\n  - aggregate: {name: a, key: key, window: {tumbling: 1m}, values: {n: count()}}\n  - aggregate: {name: a, key: key, window: {tumbling: 1m}, values: {n: count()}}\n  - aggregate: {key: key, window: {tumbling: 1m}, values: {n: count()}}\n  - aggregate: {name: step2, key: key, window: {tumbling: 1m}, values: {n: count()}}\n", nil,
+		{"duplicate step names", head + "steps:\n  - aggregate: {name: a, key: key, window: {tumbling: 1m}, values: {n: count()}}\n  - aggregate: {name: a, key: key, window: {tumbling: 1m}, values: {n: count()}}\n  - aggregate: {key: key, window: {tumbling: 1m}, values: {n: count()}}\n  - aggregate: {name: step2, key: key, window: {tumbling: 1m}, values: {n: count()}}\n", nil,
 			[]wantErr{
-				{7, 23, "steps[1].aggregate.name", `duplicate aggregate name "a" (first used on line 6)`},
-				{9, 23, "steps[3].aggregate.name", `duplicate aggregate name "step2" (first used on line 8)`},
+				{7, 23, "steps[1].aggregate.name", `duplicate step name "a" (first used on line 6)`},
+				{9, 23, "steps[3].aggregate.name", `duplicate step name "step2" (first used on line 8)`},
 			}},
 		{"windows", head + "steps:\n  - aggregate:\n      key: key\n      window: {tumbling: 1m, session: 5m}\n      values: {n: count()}\n  - aggregate:\n      key: key\n      window: {hopping: 1m}\n      values: {n: count()}\n  - aggregate:\n      key: key\n      window: {grace: 1s}\n      values: {n: count()}\n  - aggregate:\n      key: key\n      window: {session: 1m, advance: 1s, grace: -1s}\n      values: {n: count()}\n  - aggregate: {key: key, values: {n: count()}}\n", nil,
 			[]wantErr{
@@ -415,7 +415,7 @@ func TestManyErrors(t *testing.T) {
 		{27, 54, "steps[5].aggregate.values.n", "count() takes no argument"},
 		{27, 67, "steps[5].aggregate.values.x", `unknown aggregate function "median"`},
 		{27, 91, "steps[5].aggregate.values.y", "want one of count()"},
-		{29, 13, "steps[6].aggregate.name", `duplicate aggregate name "agg" (first used on line 24)`},
+		{29, 13, "steps[6].aggregate.name", `duplicate step name "agg" (first used on line 24)`},
 		{31, 38, "steps[6].aggregate.window.advance", "2m0s is larger than the window (1m0s)"},
 		{35, 17, "steps[7].filter", "Syntax error: token recognition error at: '= '"},
 		{35, 19, "steps[7].filter", "Syntax error: extraneous input '2'"},

@@ -55,12 +55,13 @@ type StepKind int
 
 // The step kinds.
 const (
-	FilterStep    StepKind = iota + 1 // drop events for which Filter is false
-	SetStep                           // add or replace fields of the event
-	MapStep                           // replace the event with new fields
-	KeyStep                           // change the record key
-	ProcessorStep                     // run a registered custom processor
-	AggregateStep                     // windowed aggregation
+	FilterStep      StepKind = iota + 1 // drop events for which Filter is false
+	SetStep                             // add or replace fields of the event
+	MapStep                             // replace the event with new fields
+	KeyStep                             // change the record key
+	ProcessorStep                       // run a registered custom processor
+	AggregateStep                       // windowed aggregation
+	RepartitionStep                     // re-key through an internal topic
 )
 
 // Step is one compiled step. Which fields are set depends on Kind.
@@ -79,6 +80,54 @@ type Step struct {
 	Processor *ProcessorRef
 	// Aggregate is the aggregation of an AggregateStep.
 	Aggregate *Aggregate
+	// Repartition is the hop of a RepartitionStep.
+	Repartition *Repartition
+}
+
+// Repartition is a compiled repartition step: the steps after it run on
+// Topic, an internal topic the worker creates, whose records are routed
+// by Key.
+type Repartition struct {
+	Name       string       // unique among the pipeline's named steps
+	Key        *Expr        // the new key (string or int)
+	Partitions int          // of Topic; 0: the source topics' partition count
+	Router     route.Policy // how records are placed on Topic
+	Topic      string       // "eddy-<pipeline>-<name>"
+}
+
+// Stage is one sub-topology: the steps Steps[First:End] of the pipeline,
+// run on the partitions of Topics. Stage 0 reads the source topics; each
+// repartition step ends a stage, and the next reads its internal topic.
+type Stage struct {
+	Index       int
+	Topics      []string
+	First, End  int
+	Internal    bool         // Topics is a repartition's internal topic
+	Repartition *Repartition // the step that ends the stage; nil for the last
+}
+
+// Topics returns every topic the pipeline's consumer group reads: the
+// source topics, then each repartition's internal topic.
+func (p *Pipeline) Topics() []string {
+	out := append([]string(nil), p.Source.Topics...)
+	for _, s := range p.Stages()[1:] {
+		out = append(out, s.Topics...)
+	}
+	return out
+}
+
+// Stages returns the pipeline's sub-topologies, in order.
+func (p *Pipeline) Stages() []Stage {
+	stages := []Stage{{Topics: p.Source.Topics}}
+	for i := range p.Steps {
+		if r := p.Steps[i].Repartition; r != nil {
+			cur := &stages[len(stages)-1]
+			cur.End, cur.Repartition = i+1, r
+			stages = append(stages, Stage{Index: len(stages), Topics: []string{r.Topic}, First: i + 1, Internal: true})
+		}
+	}
+	stages[len(stages)-1].End = len(p.Steps)
+	return stages
 }
 
 // Field is one named expression of a set or map step.

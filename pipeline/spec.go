@@ -213,6 +213,23 @@ type StepConfig struct {
 	Processor *ProcessorConfig `yaml:"processor"`
 	// Aggregate is a windowed aggregation.
 	Aggregate *AggregateConfig `yaml:"aggregate"`
+	// Repartition re-keys the stream through an internal topic.
+	Repartition *RepartitionConfig `yaml:"repartition"`
+}
+
+// RepartitionConfig is a repartition step.
+type RepartitionConfig struct {
+	// Name names the step and its internal topic, eddy-<pipeline>-<name>;
+	// unique in the pipeline. Default "step<N>".
+	Name string `yaml:"name"`
+	// Key is a CEL expression (string or int) giving the new key. Required.
+	Key string `yaml:"key"`
+	// Partitions of the internal topic. Default: the source topics'
+	// partition count (all together).
+	Partitions int `yaml:"partitions"`
+	// Router places records on the internal topic (as sink.router).
+	// Default hash.
+	Router Partitioner `yaml:"router"`
 }
 
 // FieldExprs is a YAML mapping of names to CEL expressions, kept in file order.

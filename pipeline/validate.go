@@ -408,6 +408,41 @@ func (c *checker) processor(path string, p *ProcessorConfig) {
 	}
 }
 
+func (c *checker) repartition(path string, i int, r *RepartitionConfig, names map[string]int) {
+	if r == nil {
+		c.fail(path, "want a mapping with key (and optionally name, partitions, router)")
+		return
+	}
+	if r.Name == "" {
+		r.Name = "step" + strconv.Itoa(i)
+	}
+	if !aggNameRe.MatchString(r.Name) {
+		c.fail(path+".name", "%q: use 1-100 letters, digits, '-', '_' and '.'", r.Name)
+	} else {
+		if first, dup := names[r.Name]; dup {
+			c.fail(path+".name", "duplicate step name %q (first used on line %d)", r.Name, first)
+		}
+		names[r.Name] = c.d.node(path + ".name").Line
+		topic := InternalTopic(c.spec.Name, r.Name)
+		c.notSource(path+".name", topic)
+		if k := c.spec.Sink; k != nil && k.Topic == topic {
+			c.fail(path+".name", "its internal topic %q is the sink topic", topic)
+		}
+	}
+	if r.Key == "" {
+		c.missing(path + ".key")
+	}
+	if r.Partitions < 0 {
+		c.fail(path+".partitions", "must not be negative, got %d", r.Partitions)
+	}
+	switch r.Router {
+	case "":
+		r.Router = PartitionerHash
+	case PartitionerRandom, PartitionerOldRoundRobin:
+		c.fail(path+".router", "%q is not replay-stable: use round-robin", string(r.Router))
+	}
+}
+
 func (c *checker) aggregate(path string, i int, a *AggregateConfig, names map[string]int) {
 	if a == nil {
 		c.fail(path, "want a mapping with key, window and values")
@@ -421,7 +456,7 @@ func (c *checker) aggregate(path string, i int, a *AggregateConfig, names map[st
 	} else {
 		line := c.d.node(path + ".name").Line
 		if first, dup := names[a.Name]; dup {
-			c.fail(path+".name", "duplicate aggregate name %q (first used on line %d)", a.Name, first)
+			c.fail(path+".name", "duplicate step name %q (first used on line %d)", a.Name, first)
 		}
 		names[a.Name] = line
 	}

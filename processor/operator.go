@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
 	"github.com/eddy-streams/eddy/pipeline"
@@ -82,6 +83,12 @@ type env interface {
 	origin() (p statedb.Partition, last int64)
 	// pipelineName names the pipeline (output IDs).
 	pipelineName() string
+	// send buffers a record for a topic other than the sink (a
+	// repartition's internal topic), produced with the batch's outputs.
+	send(m *sarama.ProducerMessage)
+	// partitions is the partition count of a topic the operator places
+	// records on itself.
+	partitions(topic string) int32
 	// checkCoPartitioned samples records whose group key is not the
 	// message key (see task.checkCoPartitioned).
 	checkCoPartitioned(r *Record, group string)

@@ -25,8 +25,14 @@ func (w *Worker) partitioner() sarama.PartitionerConstructor {
 	if err != nil {
 		sinkRouter = hash // pipeline validation admits known policies only
 	}
+	internal := map[string]bool{}
+	for _, s := range w.stages[1:] {
+		internal[s.Topics[0]] = true
+	}
 	return func(topic string) sarama.Partitioner {
 		switch {
+		case internal[topic]:
+			return sarama.NewManualPartitioner(topic) // repartOp and the markers choose
 		case topic != sinkTopic:
 			return routed{hash}
 		case policy == route.Multicast:
@@ -70,7 +76,7 @@ var idHeaderBytes = []byte(IDHeader)
 // its own (route.CopyID), so that a reader deduplicating by ID keeps every
 // copy. The partition count is the sink topic's when the task started.
 func (t *task) multicast(m *sarama.ProducerMessage, id string) {
-	for p := range t.sinkParts {
+	for p := range t.partitions(m.Topic) {
 		c := *m
 		c.Partition = p
 		c.Headers = append([]sarama.RecordHeader{{Key: idHeaderBytes, Value: []byte(route.CopyID(id, p))}}, m.Headers[1:]...)

@@ -44,10 +44,18 @@ type task struct {
 	part  statedb.Partition
 	log   *zap.Logger
 
-	ops   []operator
-	ctxs  []*opCtx // ops[i]'s view of the task
-	state *cache
-	vars  pipeline.Vars
+	ops  []operator
+	ctxs []*opCtx // ops[i]'s view of the task
+	// stage is the sub-topology the partition's topic feeds (stage 0 for
+	// a source topic); up, on an internal topic, the upstream partitions'
+	// watermarks; markedWM the watermark last written into the internal
+	// topic the stage feeds.
+	stage    pipeline.Stage
+	up       *upstream
+	markedWM int64
+	dedupOn  bool // source dedup, or always on an internal topic
+	state    *cache
+	vars     pipeline.Vars
 
 	// wm is the partition's event-time watermark: the greatest event time
 	// of the source events it has processed, minus
@@ -72,10 +80,11 @@ type task struct {
 	out      []*sarama.ProducerMessage // not yet acknowledged
 	produced int                       // acknowledged since the last commit
 	emitted  []*Record                 // sink records of out, for the output hook
-	// sinkParts is the sink topic's partition count when the task
-	// started: multicast copies go to each.
-	sinkParts int32
-	ids       *dedup.Tracker
+	// parts holds the partition counts, learnt when the task started, of
+	// the topics it places records on itself: the sink topic with
+	// multicast, the internal topic its stage feeds.
+	parts map[string]int32
+	ids   *dedup.Tracker
 
 	next atomic.Int64 // next offset to process, for lag
 
@@ -107,7 +116,13 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 		ids:   dedup.NewTracker(),
 		wm:    windows.NewWatermark(w.p.Source.AllowedLateness),
 	}
-	for _, b := range built {
+	t.stage = w.stageOf(part.Topic)
+	t.dedupOn = w.p.Spec.Dedup.Enabled || t.stage.Internal
+	t.markedWM = math.MinInt64
+	if t.stage.Internal {
+		t.up = &upstream{wm: map[string]int64{}, seen: map[string]time.Time{}, since: time.Now()}
+	}
+	for _, b := range built[t.stage.First:t.stage.End] {
 		t.ops = append(t.ops, b)
 		t.ctxs = append(t.ctxs, newOpCtx(t, t.state, b))
 	}
@@ -137,7 +152,7 @@ func (t *task) run() error {
 		err = t.acquire(ctx)
 	}
 	if err == nil {
-		err = t.sinkPartitions(ctx)
+		err = t.topicPartitions(ctx)
 	}
 	if err != nil {
 		t.drain()
@@ -265,6 +280,12 @@ func (t *task) acquire(ctx context.Context) error {
 	if err := restoreWatermark(t.wm, meta); err != nil {
 		t.log.Error("stored watermark is unreadable; event time restarts from the next event", zap.Error(err))
 	}
+	if b, ok := meta[metaUpstream]; ok && t.up != nil {
+		if err := t.up.decode(b); err != nil {
+			t.log.Error("stored upstream watermarks are unreadable; waiting for every upstream partition's next marker", zap.Error(err))
+		}
+	}
+	t.markedWM = t.wm.Current() // markers up to it were written with the state
 	for k := range meta {
 		if !strings.HasPrefix(k, "\x00") {
 			delete(meta, k) // an aggregate's own watermark, before layout 2: restored above
@@ -275,26 +296,59 @@ func (t *task) acquire(ctx context.Context) error {
 	return nil
 }
 
-// sinkPartitions learns the sink topic's partition count, which multicast
-// needs, retrying while the metadata is unavailable. Without a client (unit
-// tests) the topic has one partition.
-func (t *task) sinkPartitions(ctx context.Context) error {
-	sk := t.w.p.Sink
-	if sk == nil || sk.Router != route.Multicast {
-		return nil
+// topicPartitions learns the partition counts the task needs: of the
+// topics it places records on itself (the sink topic with multicast, the
+// internal topic its stage feeds) and, on an internal topic, of the
+// upstream stage's topics (how many watermarks to wait for). It retries
+// while the metadata is unavailable. Without a client (unit tests) every
+// topic has one partition.
+func (t *task) topicPartitions(ctx context.Context) error {
+	t.parts = map[string]int32{}
+	var topics []string
+	if sk := t.w.p.Sink; sk != nil && sk.Router == route.Multicast && t.stage.Repartition == nil {
+		topics = append(topics, sk.Topic)
 	}
-	t.sinkParts = 1
-	if t.h.client == nil {
-		return nil
+	if r := t.stage.Repartition; r != nil {
+		topics = append(topics, r.Topic)
 	}
-	return t.retry(ctx, "sink metadata", func(context.Context) error {
-		ps, err := t.h.client.Partitions(sk.Topic)
-		if err == nil {
-			t.sinkParts = int32(len(ps))
+	var upstream []string
+	if t.stage.Internal {
+		upstream = t.w.stages[t.stage.Index-1].Topics
+		topics = append(topics, upstream...)
+	}
+	for _, topic := range topics {
+		t.parts[topic] = 1
+		if t.h.client == nil {
+			continue
 		}
-		return err
-	})
+		err := t.retry(ctx, "topic metadata", func(context.Context) error {
+			ps, err := t.h.client.Partitions(topic)
+			if err == nil {
+				t.parts[topic] = int32(len(ps))
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, topic := range upstream {
+		t.up.expected += int(t.parts[topic])
+	}
+	return nil
 }
+
+// partitions is the partition count of topic (see topicPartitions).
+func (t *task) partitions(topic string) int32 {
+	if n := t.parts[topic]; n > 0 {
+		return n
+	}
+	return 1
+}
+
+// send buffers m, a record for a topic other than the sink, for the
+// flush.
+func (t *task) send(m *sarama.ProducerMessage) { t.out = append(t.out, m) }
 
 // step processes the pending batch and flushes it.
 func (t *task) step(ctx context.Context) error {
@@ -486,6 +540,11 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 	// The batch's records in one allocation. Nothing keeps them beyond the
 	// flush but the output hook, which then keeps the whole slab alive.
 	slab := make([]Record, len(msgs))
+	decode := t.decode
+	if t.up != nil {
+		decode = t.decodeInternal
+		t.wmStart = t.wm.Current()
+	}
 	for i, m := range msgs {
 		t.w.stats.in.Add(1)
 		t.next.Store(m.Offset + 1)
@@ -495,19 +554,28 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 			continue
 		}
 		t.last = m.Offset
+		if t.up != nil && t.up.marker(m) {
+			t.wm.Advance(t.up.min(t.w.p.Source.IdleTimeout))
+			continue
+		}
 		rec := &slab[i]
-		step, err := t.decode(rec, m)
+		step, err := decode(rec, m)
 		if err != nil {
 			t.poison(rec, step, err)
 			continue
 		}
+		rec.wm = t.wm.Current() // (the source path stamps it in advance)
 		recs = append(recs, rec)
 	}
 	recs, err := t.dedup(ctx, recs)
 	if err != nil {
 		return err
 	}
-	t.advance(recs)
+	if t.up != nil {
+		t.advanceInternal(len(msgs) > 0)
+	} else {
+		t.advance(recs)
+	}
 	// Operators in pipeline order: each processes its input, then fires
 	// what the watermark has made due; both are the next one's input.
 	for i, o := range t.ops {
@@ -522,8 +590,24 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 		}
 		recs = append(out, fired...)
 	}
-	t.sink(recs)
+	if t.stage.Repartition == nil {
+		t.sink(recs)
+	}
+	t.markWatermark()
 	return nil
+}
+
+// advanceInternal moves the watermark of a partition of an internal topic
+// to the minimum of its upstream partitions' (markers moved it already;
+// this catches upstream partitions that fell silent for idle_timeout) and
+// saves both in the partition metadata.
+func (t *task) advanceInternal(read bool) {
+	if read && t.w.p.Source.IdleTimeout > 0 {
+		t.idleSince = time.Now()
+	}
+	t.wm.Advance(t.up.min(t.w.p.Source.IdleTimeout))
+	t.meta[metaWatermark] = t.wm.AppendBinary(t.meta[metaWatermark][:0])
+	t.meta[metaUpstream] = t.up.encode(t.meta[metaUpstream][:0])
 }
 
 // advance moves the partition's watermark over the batch's source events,
@@ -600,7 +684,7 @@ func (t *task) bind(rec *Record) *pipeline.Vars {
 // (one Seen call per batch) or earlier in the unflushed work. Every new ID
 // is recorded by the next commit, together with the state it produced.
 func (t *task) dedup(ctx context.Context, recs []*Record) ([]*Record, error) {
-	if !t.w.p.Spec.Dedup.Enabled || len(recs) == 0 {
+	if !t.dedupOn || len(recs) == 0 {
 		return recs, nil
 	}
 	ids := make([]string, len(recs))
@@ -661,7 +745,7 @@ func (t *task) flush(ctx context.Context) error {
 	// (b) one atomic write, conditioned on our epoch.
 	t.flushHook(ctx, BeforeCommit)
 	c := t.state.commit(t.epoch, t.last, encodeMeta(t.meta))
-	if t.w.p.Spec.Dedup.Enabled {
+	if t.dedupOn {
 		c.IDs, c.IDTTL = t.ids.Pending(), t.w.p.Spec.Dedup.TTL
 	}
 	if err := t.retry(ctx, "state commit", func(ctx context.Context) error {

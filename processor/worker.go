@@ -35,6 +35,9 @@ type Worker struct {
 	mu        sync.Mutex
 	tasks     map[statedb.Partition]*task
 	running   atomic.Bool
+	// stages are the pipeline's sub-topologies (pipeline.Stages): one
+	// for a pipeline without repartition steps.
+	stages []pipeline.Stage
 	// stop ends Run with an error that no rejoin can cure (see refuse).
 	stop context.CancelCauseFunc
 }
@@ -74,6 +77,8 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 		log:   o.log.With(zap.String("pipeline", p.Spec.Name)),
 		group: group,
 		tasks: map[statedb.Partition]*task{},
+
+		stages: p.Stages(),
 
 		flushHist: newFlushHistogram(p.Spec.Name),
 	}, nil
@@ -120,6 +125,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.checkTopics(client); err != nil {
 		return err
 	}
+	if err := w.createInternal(client); err != nil {
+		return err
+	}
 	h := &handler{w: w, client: client}
 	if w.p.Spec.Kafka.TransactionsOn() {
 		// One transactional producer per partition task (txn.go).
@@ -151,10 +159,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 
 	w.log.Info("worker started", zap.String("group", w.group),
-		zap.Strings("topics", w.p.Spec.Source.Topics), zap.Strings("brokers", w.o.brokers))
+		zap.Strings("topics", w.topics()), zap.Strings("brokers", w.o.brokers))
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := group.Consume(ctx, w.p.Spec.Source.Topics, h)
+		err := group.Consume(ctx, w.topics(), h)
 		if err == nil || ctx.Err() != nil {
 			backoff = 100 * time.Millisecond
 			continue
@@ -176,6 +184,94 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker stopped", zap.Uint64("events_in", w.stats.in.Load()), zap.Uint64("events_out", w.stats.out.Load()))
 	return nil
+}
+
+// stageOf is the stage that reads topic: the one whose internal topic it
+// is, else stage 0 (the source topics).
+func (w *Worker) stageOf(topic string) pipeline.Stage {
+	for _, s := range w.stages[1:] {
+		if s.Topics[0] == topic {
+			return s
+		}
+	}
+	return w.stages[0]
+}
+
+// topics are the topics the worker consumes: the source topics and every
+// repartition's internal topic.
+func (w *Worker) topics() []string { return w.p.Topics() }
+
+// createInternal creates the internal topics that do not exist yet, with
+// the repartition's partitions (default: the source topics' partition
+// count, all together) and the broker's default replication factor. An
+// existing one must have the partitions the step asks for.
+func (w *Worker) createInternal(client sarama.Client) error {
+	if len(w.stages) == 1 {
+		return nil
+	}
+	srcParts := 0
+	for _, t := range w.p.Spec.Source.Topics {
+		ps, err := client.Partitions(t)
+		if err != nil {
+			return fmt.Errorf("processor: partitions of %s: %w", t, err)
+		}
+		srcParts += len(ps)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("processor: kafka admin: %w", err)
+	}
+	// Not admin.Close: it would close the worker's client.
+	for _, s := range w.stages[:len(w.stages)-1] {
+		r := s.Repartition
+		want := r.Partitions
+		if want == 0 {
+			want = srcParts
+		}
+		ps, err := client.Partitions(r.Topic)
+		if err == nil {
+			if r.Partitions > 0 && len(ps) != r.Partitions {
+				return fmt.Errorf("processor: repartition %s: internal topic %s has %d partitions, the step asks for %d",
+					r.Name, r.Topic, len(ps), r.Partitions)
+			}
+			continue
+		}
+		err = admin.CreateTopic(r.Topic, &sarama.TopicDetail{NumPartitions: int32(want), ReplicationFactor: -1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("processor: repartition %s: creating internal topic %s: %w", r.Name, r.Topic, err)
+		}
+		w.log.Info("internal topic created", zap.String("topic", r.Topic), zap.Int("partitions", want))
+		if err := waitPartitions(client, r.Topic, want); err != nil {
+			return fmt.Errorf("processor: repartition %s: %w", r.Name, err)
+		}
+	}
+	return nil
+}
+
+// waitPartitions waits until the metadata shows topic with n partitions,
+// each with a leader.
+func waitPartitions(client sarama.Client, topic string, n int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := client.RefreshMetadata(topic); err == nil {
+			if ps, err := client.Partitions(topic); err == nil && len(ps) == n {
+				ok := true
+				for _, p := range ps {
+					if _, err := client.Leader(topic, p); err != nil {
+						ok = false
+						break
+					}
+				}
+				if ok {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("internal topic %s: not ready with %d partitions after 30s", topic, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func (w *Worker) checkTopics(client sarama.Client) error {

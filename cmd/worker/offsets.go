@@ -107,7 +107,21 @@ func cmdOffsetsShow(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer env.close()
-	st, err := env.tool.Status(ctx, p.Spec.Source.Topics...)
+	// The source topics, and the internal topics of repartition steps
+	// once a worker has created them.
+	topics := slices.Clone(p.Spec.Source.Topics)
+	for _, t := range p.Topics()[len(topics):] {
+		ok, err := env.tool.HasTopic(t)
+		if err != nil {
+			return err
+		}
+		if ok {
+			topics = append(topics, t)
+		} else {
+			fmt.Fprintf(stderr, "worker offsets: internal topic %s does not exist yet (a worker creates it when it starts)\n", t)
+		}
+	}
+	st, err := env.tool.Status(ctx, topics...)
 	if err != nil {
 		return err
 	}
@@ -235,13 +249,15 @@ func joinAnd(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
-// checkTopic checks that topic is one of the pipeline's source topics.
+// checkTopic checks that topic is one of the topics the pipeline reads:
+// a source topic or a repartition's internal topic (whose records are
+// deduplicated when read again).
 func checkTopic(p *pipeline.Pipeline, topic string) error {
-	if slices.Contains(p.Spec.Source.Topics, topic) {
+	if slices.Contains(p.Topics(), topic) {
 		return nil
 	}
-	return fmt.Errorf("--topic %q is not a source topic of pipeline %q (source.topics: %s)",
-		topic, p.Spec.Name, strings.Join(p.Spec.Source.Topics, ", "))
+	return fmt.Errorf("--topic %q is not a topic pipeline %q reads (source.topics and internal topics: %s)",
+		topic, p.Spec.Name, strings.Join(p.Topics(), ", "))
 }
 
 func cmdOffsetsReset(args []string, stdout, stderr io.Writer) error {

@@ -129,7 +129,7 @@ func TestOffsetsCommandLineMistakes(t *testing.T) {
 		{"bad time", []string{"offsets", "reset", "-c", path, "--topic", "orders", "--to-time", "2024-02-30T00:00:00Z"},
 			`worker offsets reset: --to-time "2024-02-30T00:00:00Z": not an RFC 3339 time such as 2024-05-01T12:00:00Z`},
 		{"topic not a source", []string{"offsets", "reset", "-c", path, "--topic", "payments", "--to-earliest"},
-			`worker offsets reset: --topic "payments" is not a source topic of pipeline "orders" (source.topics: orders, refunds)`},
+			`worker offsets reset: --topic "payments" is not a topic pipeline "orders" reads (source.topics and internal topics: orders, refunds)`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

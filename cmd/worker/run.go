@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -126,6 +127,30 @@ func newLogger(level string, console bool, w io.Writer) (*zap.Logger, error) {
 	return zap.New(core), nil
 }
 
+// describeStage is one line of worker validate's sub-topology list:
+// "<n>: <topics> -> <steps> -> <where its records go>".
+func describeStage(p *pipeline.Pipeline, st pipeline.Stage) string {
+	var steps []string
+	for i := st.First; i < st.End; i++ {
+		steps = append(steps, p.Steps[i].Field+" "+p.Steps[i].Kind.String())
+	}
+	to := "no sink"
+	switch r := st.Repartition; {
+	case r != nil:
+		parts := "the source topics' partition count"
+		if r.Partitions > 0 {
+			parts = strconv.Itoa(r.Partitions) + " partitions"
+		}
+		to = fmt.Sprintf("internal topic %s (%s, router %s, read deduplicated)", r.Topic, parts, r.Router)
+	case p.Sink != nil:
+		to = fmt.Sprintf("sink %s (router %s)", p.Sink.Topic, p.Sink.Router)
+	}
+	if len(steps) == 0 {
+		steps = []string{"(no steps)"}
+	}
+	return fmt.Sprintf("%d: %s -> %s -> %s", st.Index, strings.Join(st.Topics, ", "), strings.Join(steps, ", "), to)
+}
+
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", stderr)
 	path := fs.String("c", "", "pipeline file (required)")
@@ -165,6 +190,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok (pipeline %q, %d steps)\n", *path, p.Spec.Name, len(p.Steps))
+	if stages := p.Stages(); len(stages) > 1 {
+		fmt.Fprintf(stdout, "%d sub-topologies, one consumer group (%s):\n", len(stages), p.Spec.Kafka.Group)
+		for _, st := range stages {
+			fmt.Fprintln(stdout, "  "+describeStage(p, st))
+		}
+	}
 	// A partition is consumed by one member of the group at a time, so
 	// workers beyond the partition count get nothing to do. A warning, not
 	// an error: the file itself is fine.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -88,5 +90,36 @@ func TestValidateKubernetesExample(t *testing.T) {
 	code := run([]string{"validate", "-c", "../../deploy/k8s/base/pipeline.yaml", "--partitions", "12", "--max-replicas", "12"}, &stdout, &stderr)
 	if code != 0 || stderr.Len() > 0 || !strings.Contains(stdout.String(), `ok (pipeline "orders"`) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want ok and no warning", code, stdout.String(), stderr.String())
+	}
+}
+
+// TestValidateShowsSubTopologies: a pipeline with a repartition step is
+// listed as its sub-topologies, with the internal topic between them.
+func TestValidateShowsSubTopologies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shop.yaml")
+	src := `name: shop
+kafka: {brokers: [localhost:9092]}
+source: {topics: [orders], event_time: event.ts}
+steps:
+  - filter: event.qty > 0
+  - repartition: {name: by-region, key: event.region, partitions: 8}
+  - aggregate: {key: event.region, window: {tumbling: 1m}, values: {n: count()}}
+sink: {topic: totals, router: consistent-hash}
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"validate", "-c", path}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{
+		"2 sub-topologies, one consumer group (eddy-shop):",
+		"  0: orders -> steps[0] filter, steps[1] repartition -> internal topic eddy-shop-by-region (8 partitions, router hash, read deduplicated)",
+		"  1: eddy-shop-by-region -> steps[2] aggregate -> sink totals (router consistent-hash)",
+	} {
+		if !strings.Contains(stdout.String(), want+"\n") {
+			t.Errorf("stdout %q lacks the line %q", stdout.String(), want)
+		}
 	}
 }

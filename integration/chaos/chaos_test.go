@@ -161,14 +161,27 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 		t.Fatalf("pipeline: %v", err)
 	}
 	// The on_update pipeline: the same aggregation with emit: on_update,
-	// its own group, state namespace and output topic, run by two more
-	// workers that are SIGKILLed and restarted along with the others. The
-	// last record per (key, window) of its read_committed output must equal
-	// the reference.
+	// behind a repartition (by the same key, through 4 partitions of an
+	// internal topic: every upstream partition feeds several downstream
+	// ones), with its own group, state namespace and output topic, run by
+	// two more workers that are SIGKILLed and restarted along with the
+	// others. The last record per (key, window) of its read_committed
+	// output must equal the reference: across the hop nothing is lost or
+	// counted twice, and the downstream watermark (the minimum of the
+	// upstream partitions') closes no window early.
 	updOut, updGroup := testenv.Topic(t, brokers, partitions), testenv.Group(t)
+	updName := testenv.Unique("chaosupd")
+	t.Cleanup(func() {
+		k2, err := newKafka(brokers)
+		if err == nil {
+			_ = k2.admin.DeleteTopic(pipeline.InternalTopic(updName, "hop"))
+			k2.close()
+		}
+	})
 	updCfg := filepath.Join(logs, "pipeline-on-update.yaml")
-	updYAML := strings.Replace(fmt.Sprintf(pipelineYAML, testenv.Unique("chaosupd"), strings.Join(brokers, ", "), updGroup, balance, in, be.yaml, updOut),
+	updYAML := strings.Replace(fmt.Sprintf(pipelineYAML, updName, strings.Join(brokers, ", "), updGroup, balance, in, be.yaml, updOut),
 		"emit: on_close", "emit: on_update", 1)
+	updYAML = strings.Replace(updYAML, "steps:\n", "steps:\n  - repartition: {name: hop, key: event.k, partitions: 4}\n", 1)
 	if err := os.WriteFile(updCfg, []byte(updYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +494,7 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 	t.Logf("  workers: %d processes; fenced-partition warnings %d, failed final flushes %d", len(c.all), fenced, failed)
 	t.Logf("  output: %d records, %d eddy-ids repeated (%d extra copies), %d windows compared with the reference",
 		len(outRecs), repeats.ids, repeats.copies, compared)
-	t.Logf("  on_update: 2 workers, %d SIGKILLs; last read_committed record per (key, window) equals the reference for all %d windows",
+	t.Logf("  on_update behind a repartition: 2 workers, %d SIGKILLs; last read_committed record per (key, window) equals the reference for all %d windows",
 		r.updKills, len(lastUpd))
 	t.Logf("  elapsed: %s", time.Since(began).Round(time.Second))
 }
@@ -656,12 +669,21 @@ func zombie(t *testing.T, c *cluster, rnd *rand.Rand) (bool, string) {
 	}
 	fenced := outcome[frozen] == "fenced"
 	if !fenced {
-		// What the frozen task logged after the resume, for the failure.
+		// For the failure: the frozen partition's last lines before the
+		// freeze, and everything the worker logged after the resume.
 		lines := readLog(z.log)
-		for _, l := range lines[min(seen, len(lines)):] {
+		var before []string
+		for _, l := range lines[:min(seen, len(lines))] {
 			if l.Partition != nil && *l.Partition == frozen {
-				t.Logf("zombie %s, partition %d after the resume: %s", z.slot, frozen, l.raw)
+				before = append(before, l.raw)
 			}
+		}
+		for _, raw := range before[max(0, len(before)-10):] {
+			t.Logf("zombie %s before the freeze: %s", z.slot, raw)
+		}
+		after := lines[min(seen, len(lines)):]
+		for _, l := range after[:min(len(after), 60)] {
+			t.Logf("zombie %s after the resume: %s", z.slot, l.raw)
 		}
 	}
 	var ps []string
