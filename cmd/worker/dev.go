@@ -51,7 +51,7 @@ func cmdDev(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		file, data = "examples/"+ex.Name+"/pipeline.yaml", ex.Pipeline
+		file, data = ex.Pipelines[0].Path, ex.Pipelines[0].Data
 		if genName == "" {
 			genName = ex.Name
 		}
