@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,9 +71,11 @@ func TestComposeServices(t *testing.T) {
 		enabled  []string
 		disabled []string
 	}{
-		// `docker compose up` without a license key: no SingleStore.
-		{"default", nil, []string{"kafka", "kafka-init", "producer", "redis", "results", "worker"}, []string{"singlestore"}},
-		{"singlestore profile", []string{"singlestore"}, []string{"kafka", "kafka-init", "producer", "redis", "results", "singlestore", "worker"}, nil},
+		// `docker compose up` without a license key: no SingleStore, and
+		// the cascade only when asked for.
+		{"default", nil, []string{"kafka", "kafka-init", "producer", "redis", "results", "worker"}, append([]string{"singlestore"}, cascadeServices...)},
+		{"singlestore profile", []string{"singlestore"}, []string{"kafka", "kafka-init", "producer", "redis", "results", "singlestore", "worker"}, cascadeServices},
+		{"cascade profile", []string{"cascade"}, []string{"aggregate", "cascade-producer", "cascade-results", "enrich", "kafka", "kafka-init", "producer", "redis", "results", "worker"}, []string{"singlestore"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := loadCompose(t, nil, tc.profiles...)
@@ -86,6 +89,7 @@ func TestComposeServices(t *testing.T) {
 				dis = append(dis, n)
 			}
 			sort.Strings(dis)
+			sort.Strings(tc.disabled)
 			if !equalStrings(dis, tc.disabled) {
 				t.Errorf("disabled services %v; want %v", dis, tc.disabled)
 			}
@@ -240,6 +244,35 @@ func TestComposeWorker(t *testing.T) {
 	})
 }
 
+// mountedPipeline checks that a worker service runs `run -c <file>` from
+// the directory the image reads pipelines from, mounted read-only, and
+// returns the file's name and content.
+func mountedPipeline(t *testing.T, s types.ServiceConfig) (string, []byte) {
+	t.Helper()
+	dir := path.Dir(PipelinePath)
+	if len(s.Command) != 3 || s.Command[0] != "run" || s.Command[1] != "-c" || path.Dir(s.Command[2]) != dir {
+		t.Fatalf("%s: command %v; want [run -c %s/<pipeline>]", s.Name, s.Command, dir)
+	}
+	file := path.Base(s.Command[2])
+	var src string
+	for _, v := range s.Volumes {
+		if v.Target == dir {
+			src = v.Source
+			if !v.ReadOnly {
+				t.Errorf("%s: %s is mounted read-write", s.Name, v.Target)
+			}
+		}
+	}
+	if src == "" {
+		t.Fatalf("%s mounts nothing at %s", s.Name, dir)
+	}
+	data, err := os.ReadFile(filepath.Join(src, file))
+	if err != nil {
+		t.Fatalf("%s: the pipeline it runs is not in the mounted directory: %v", s.Name, err)
+	}
+	return file, data
+}
+
 func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -271,25 +304,9 @@ func TestComposePipelines(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			proj := loadCompose(t, tc.env, tc.profiles...)
 			w := service(t, proj, "worker")
-			want := []string{"run", "-c", path.Join(path.Dir(PipelinePath), tc.file)}
-			if !equalStrings(w.Command, want) {
-				t.Fatalf("worker command %v; want %v", w.Command, want)
-			}
-			var src string
-			for _, v := range w.Volumes {
-				if v.Target == path.Dir(PipelinePath) {
-					src = v.Source
-					if !v.ReadOnly {
-						t.Errorf("%s is mounted read-write", v.Target)
-					}
-				}
-			}
-			if src == "" {
-				t.Fatalf("worker mounts nothing at %s", path.Dir(PipelinePath))
-			}
-			data, err := os.ReadFile(filepath.Join(src, tc.file))
-			if err != nil {
-				t.Fatalf("the pipeline the worker runs is not in the mounted directory: %v", err)
+			file, data := mountedPipeline(t, w)
+			if file != tc.file {
+				t.Fatalf("worker runs %s; want %s", file, tc.file)
 			}
 
 			env := environment(w)
@@ -445,5 +462,291 @@ func TestComposeProducerFeedsPipeline(t *testing.T) {
 	t.Logf("%d events: %d processed, %d filtered, %d repeats, %d broken", n, ok, filtered, repeats, broken)
 	if ok < n*8/10 {
 		t.Errorf("only %d of %d events reach the sink", ok, n)
+	}
+}
+
+// The cascade (examples/cascade) in docker-compose.yml: its two stages,
+// each a scalable worker service, and its producer and result printer, all
+// in the profile "cascade".
+var (
+	cascadeServices = []string{"aggregate", "cascade-producer", "cascade-results", "enrich"}
+	cascadeStages   = []struct{ service, file string }{{"enrich", "enrich.yaml"}, {"aggregate", "aggregate.yaml"}}
+)
+
+// maxReplicasLabel is the label of a worker service that says how many of
+// its replicas get work: at most the partitions of its source topics.
+const maxReplicasLabel = "eddy-streams.io/max-replicas"
+
+// composePartitions is the partition count kafka-init gives every topic.
+func composePartitions(t *testing.T, p *types.Project) int {
+	t.Helper()
+	n, err := strconv.Atoi(environment(service(t, p, "kafka-init"))["PARTITIONS"])
+	if err != nil || n < 1 {
+		t.Fatalf("kafka-init PARTITIONS: %v", err)
+	}
+	return n
+}
+
+// TestComposeCascade checks the cascade's stages against each other and
+// the services they run on: each runs its own pipeline file with Redis
+// state, in its own consumer group, scalable like the workers; stage 2
+// reads the topic stage 1 writes, keyed by the group key of its aggregate
+// (co-partitioned), and deduplicates stage 1's replays by eddy-id; every
+// topic is created, with at least as many partitions as the replicas the
+// label documents; and the producer and printer are wired to its ends.
+func TestComposeCascade(t *testing.T) {
+	proj := loadCompose(t, nil, "cascade")
+	parts := composePartitions(t, proj)
+	created := strings.Fields(environment(service(t, proj, "kafka-init"))["TOPICS"])
+	stages := map[string]*pipeline.Pipeline{}
+	groups := map[string]string{}
+	_, data := mountedPipeline(t, service(t, proj, "worker"))
+	groups[parsePipeline(t, "worker", data, environment(service(t, proj, "worker"))).Spec.Kafka.Group] = "worker"
+	for _, st := range cascadeStages {
+		t.Run(st.service, func(t *testing.T) {
+			s := service(t, proj, st.service)
+			if !containsString(s.Profiles, "cascade") {
+				t.Errorf("profiles %v; want cascade", s.Profiles)
+			}
+			file, data := mountedPipeline(t, s)
+			if file != st.file {
+				t.Fatalf("runs %s; want %s", file, st.file)
+			}
+			env := environment(s)
+			req, _ := pipelineVars(data)
+			for _, v := range req {
+				if _, ok := env[v]; !ok {
+					t.Errorf("%s needs ${%s}, which the service's environment lacks", file, v)
+				}
+			}
+			p := parsePipeline(t, file, data, env)
+			stages[st.service] = p
+
+			// Scalable, like the workers, with state every replica shares.
+			if s.Build == nil || s.Build.Context != repoRoot(t) {
+				t.Errorf("build %+v; want the repository's Dockerfile", s.Build)
+			}
+			if s.ContainerName != "" || len(s.Ports) > 0 {
+				t.Errorf("container_name %q, ports %v: --scale %s=N would fail", s.ContainerName, s.Ports, st.service)
+			}
+			if s.Restart == "" || s.Restart == "no" {
+				t.Errorf("restart %q: a crashed replica should come back", s.Restart)
+			}
+			if env[HTTPAddrEnv] != HTTPAddr || !containsString(s.Expose, strconv.Itoa(HTTPPort)) {
+				t.Errorf("%s=%q, expose %v; want %s and %d", HTTPAddrEnv, env[HTTPAddrEnv], s.Expose, HTTPAddr, HTTPPort)
+			}
+			if p.Spec.State.Backend != pipeline.BackendRedis {
+				t.Errorf("state.backend %s; want redis: memory state stays behind when a partition moves to another replica", p.Spec.State.Backend)
+			} else {
+				for _, a := range p.Spec.State.Redis.Addrs {
+					if host, _, _ := net.SplitHostPort(a); host != "redis" {
+						t.Errorf("state.redis.addrs %q; want the redis service", a)
+					}
+				}
+			}
+			for _, b := range p.Spec.Kafka.Brokers {
+				if b != "kafka:9092" {
+					t.Errorf("broker %q; want kafka:9092", b)
+				}
+			}
+			for dep, cond := range map[string]types.ServiceDependency{
+				"kafka":      {Condition: types.ServiceConditionHealthy, Required: true},
+				"redis":      {Condition: types.ServiceConditionHealthy, Required: true},
+				"kafka-init": {Condition: types.ServiceConditionCompletedSuccessfully, Required: true},
+			} {
+				if got, ok := s.DependsOn[dep]; !ok || got.Condition != cond.Condition || got.Required != cond.Required {
+					t.Errorf("depends_on %s: %+v (present %v); want %+v", dep, got, ok, cond)
+				}
+			}
+			grace := time.Duration(0)
+			if s.StopGracePeriod != nil {
+				grace = time.Duration(*s.StopGracePeriod)
+			}
+			if need := p.Spec.Flush.ShutdownTimeout + LeaveMargin; grace <= need {
+				t.Errorf("stop_grace_period %v; want more than shutdown_timeout + leave margin = %v", grace, need)
+			}
+
+			// Its own group, and no more replicas than partitions.
+			if other, ok := groups[p.Spec.Kafka.Group]; ok {
+				t.Errorf("group %s is %s's too: each stage needs its own group", p.Spec.Kafka.Group, other)
+			}
+			groups[p.Spec.Kafka.Group] = st.service
+			max, err := strconv.Atoi(s.Labels[maxReplicasLabel])
+			if err != nil || max < 1 {
+				t.Fatalf("label %s=%q; want the most replicas that get work", maxReplicasLabel, s.Labels[maxReplicasLabel])
+			}
+			if max > parts {
+				t.Errorf("%s=%d but its source has %d partitions: %d replicas would sit idle", maxReplicasLabel, max, parts, max-parts)
+			}
+			for _, topic := range pipelineTopics(p) {
+				if !containsString(created, topic) {
+					t.Errorf("kafka-init does not create %s", topic)
+				}
+			}
+		})
+	}
+	enrich, aggregate := stages["enrich"], stages["aggregate"]
+	if enrich == nil || aggregate == nil {
+		t.FailNow()
+	}
+
+	t.Run("stage 2 reads stage 1", func(t *testing.T) {
+		if enrich.Sink == nil || !equalStrings(aggregate.Spec.Source.Topics, []string{enrich.Sink.Topic}) {
+			t.Fatalf("aggregate reads %v; want enrich's sink", aggregate.Spec.Source.Topics)
+		}
+		if enrich.Sink.Router != "hash" || enrich.Spec.Sink.Key != "" {
+			t.Errorf("enrich's sink: router %s, key %q; want hash of the record key", enrich.Sink.Router, enrich.Spec.Sink.Key)
+		}
+		var last pipeline.StepConfig
+		if steps := enrich.Spec.Steps; len(steps) > 0 {
+			last = steps[len(steps)-1]
+		}
+		var group string
+		for _, s := range aggregate.Spec.Steps {
+			if s.Aggregate != nil {
+				group = s.Aggregate.Key
+			}
+		}
+		if last.Key == "" || last.Key != group {
+			t.Errorf("enrich's last step %+v does not key records by the aggregate's group key %q: its windows would be split over partitions", last, group)
+		}
+		if enrich.Spec.Source.EventID == "" || !enrich.Spec.Dedup.Enabled {
+			t.Error("enrich does not drop the shop's repeated orders (source.event_id and dedup)")
+		}
+		if aggregate.Spec.Source.EventID != "" || !aggregate.Spec.Dedup.Enabled {
+			t.Errorf("aggregate: event_id %q, dedup %v; want stage 1's eddy-id as the event id (no event_id) and dedup on, so that stage 1's replays are dropped",
+				aggregate.Spec.Source.EventID, aggregate.Spec.Dedup.Enabled)
+		}
+	})
+	t.Run("producer and results", func(t *testing.T) {
+		if topic := environment(service(t, proj, "cascade-producer"))["TOPIC"]; !containsString(enrich.Spec.Source.Topics, topic) {
+			t.Errorf("cascade-producer writes %q, not enrich's source %v", topic, enrich.Spec.Source.Topics)
+		}
+		res := service(t, proj, "cascade-results")
+		if !containsString(res.Command, aggregate.Sink.Topic) || !containsString(res.Command, "read_committed") {
+			t.Errorf("cascade-results runs %v; want a read_committed consumer of %s", res.Command, aggregate.Sink.Topic)
+		}
+		for _, name := range []string{"cascade-producer", "cascade-results"} {
+			if d := service(t, proj, name).DependsOn["kafka-init"]; d.Condition != types.ServiceConditionCompletedSuccessfully {
+				t.Errorf("%s depends on kafka-init with %q; want service_completed_successfully", name, d.Condition)
+			}
+		}
+	})
+}
+
+// TestComposeDocumentedScale reads every `--scale service=N` in
+// docker-compose.yml and the README: each names a worker service and asks
+// for no more replicas than get work (its max-replicas label, else the
+// topics' partition count).
+func TestComposeDocumentedScale(t *testing.T) {
+	proj := loadCompose(t, nil, "cascade")
+	parts := composePartitions(t, proj)
+	scale := regexp.MustCompile(`--scale ([a-z0-9-]+)=(\d+)`)
+	var n int
+	for _, file := range []string{"docker-compose.yml", "README.md"} {
+		for _, m := range scale.FindAllStringSubmatch(string(readFile(t, file)), -1) {
+			n++
+			s := service(t, proj, m[1])
+			max := parts
+			if l, ok := s.Labels[maxReplicasLabel]; ok {
+				max, _ = strconv.Atoi(l)
+			}
+			if got, _ := strconv.Atoi(m[2]); got > max || got < 1 {
+				t.Errorf("%s: %s asks for %s replicas of %s, which has work for at most %d", file, m[0], m[2], m[1], max)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no --scale found")
+	}
+}
+
+// TestComposeCascadeProducerFeedsStages runs the cascade producer's events
+// through both stages as their workers would: stage 1 decodes, deduplicates
+// by order id, filters and re-keys all but the deliberately broken events
+// without an error; what it writes decodes in stage 2, has an event time
+// and a group key equal to the record key (co-partitioned).
+func TestComposeCascadeProducerFeedsStages(t *testing.T) {
+	const n = 300
+	out, err := exec.Command("sh", filepath.Join(repoRoot(t), "examples/cascade/produce.sh"), "-n", strconv.Itoa(n)).Output()
+	if err != nil {
+		t.Fatalf("produce.sh -n %d: %v", n, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("produce.sh -n %d printed %d lines", n, len(lines))
+	}
+	enrich := parsePipeline(t, "enrich.yaml", readFile(t, "examples/cascade/enrich.yaml"), nil)
+	aggregate := parsePipeline(t, "aggregate.yaml", readFile(t, "examples/cascade/aggregate.yaml"), nil)
+	var agg *pipeline.Step
+	for i := range aggregate.Steps {
+		if aggregate.Steps[i].Aggregate != nil {
+			agg = &aggregate.Steps[i]
+		}
+	}
+	if agg == nil {
+		t.Fatal("aggregate.yaml has no aggregate step")
+	}
+
+	seen := map[string]bool{}
+	var ok, broken, filtered, repeats int
+	customers := map[string]bool{}
+	for i, line := range lines {
+		key, value, found := strings.Cut(line, "|")
+		if !found || key == "" {
+			t.Fatalf("line %d: %q is not key|value", i+1, line)
+		}
+		ev, err := enrich.Source.Decode([]byte(value))
+		if err != nil {
+			broken++
+			continue
+		}
+		v := &pipeline.Vars{Event: ev, Key: key, Topic: "cascade-orders", Timestamp: time.Now()}
+		id, err := enrich.Source.IDFor(v)
+		if err != nil || id != key {
+			t.Fatalf("line %d: event id %q (%v); want the record key, the order id %q", i+1, id, err, key)
+		}
+		if seen[id] {
+			repeats++
+			continue
+		}
+		seen[id] = true
+		keep := true
+		for _, s := range enrich.Steps {
+			if keep, err = s.Apply(v); err != nil {
+				t.Fatalf("line %d: stage 1: %v", i+1, err)
+			}
+			if !keep {
+				break
+			}
+		}
+		if !keep {
+			filtered++
+			continue
+		}
+		b, err := enrich.Sink.Encode(v.Event)
+		if err != nil {
+			t.Fatalf("line %d: stage 1 sink: %v", i+1, err)
+		}
+
+		// Stage 2 reads what stage 1 wrote.
+		ev2, err := aggregate.Source.Decode(b)
+		if err != nil {
+			t.Fatalf("line %d: stage 2 decode: %v", i+1, err)
+		}
+		v2 := &pipeline.Vars{Event: ev2, Key: v.Key, Topic: enrich.Sink.Topic, Timestamp: time.Now()}
+		if ts, err := aggregate.Source.TimeFor(v2); err != nil || time.Since(ts) > time.Minute || time.Since(ts) < -time.Minute {
+			t.Fatalf("line %d: stage 2 event time %v (%v); want now", i+1, ts, err)
+		}
+		group, err := agg.Aggregate.Key.String(v2)
+		if err != nil || group != v.Key {
+			t.Fatalf("line %d: stage 2 group key %q (%v), record key %q: not co-partitioned", i+1, group, err, v.Key)
+		}
+		customers[group] = true
+		ok++
+	}
+	t.Logf("%d events: %d through both stages (%d customers), %d filtered, %d repeats, %d broken", n, ok, len(customers), filtered, repeats, broken)
+	if ok < n*8/10 || len(customers) < 20 {
+		t.Errorf("only %d of %d events, of %d customers, reach stage 2", ok, n, len(customers))
 	}
 }

@@ -36,8 +36,10 @@
 //	Dockerfile, .dockerignore     the image: static binary on distroless, non-root
 //	docker-compose.yml            a local cluster: Kafka, Redis, SingleStore, workers, a producer
 //	examples/compose/             the pipeline, producer script and SQL the compose file mounts
+//	examples/cascade/             the cascade's two stages and producer (compose profile cascade)
 //	deploy/k8s/base/              Deployment, HPA, PDB, metrics Service, pipeline ConfigMap
 //	deploy/k8s/overlays/keda/     lag-based scaling with a KEDA ScaledObject instead of the HPA
+//	deploy/k8s/overlays/cascade/  the cascade: the base twice, one Deployment and HPA per stage
 //
 // # Tests
 //
@@ -49,7 +51,12 @@
 // docker-compose.yml with the compose-spec loader; k8s_test.go decodes every
 // manifest strictly into the Kubernetes API types, builds the kustomizations
 // with kustomize's library, and checks the invariants between them, the
-// pipeline they ship and this contract. None needs a Docker engine, a
+// pipeline they ship and this contract. For the cascade both check that
+// each stage is its own group with its own scale, at most one replica per
+// partition of its source topic (the compose services' label
+// eddy-streams.io/max-replicas, the HPAs' annotation
+// eddy-streams.io/source-partitions), and that stage 2 reads stage 1's
+// sink. None needs a Docker engine, a
 // cluster or the network.
 package deploy
 

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"os"
 	"path"
 	"path/filepath"
@@ -718,4 +719,210 @@ func TestK8sKustomizeBuild(t *testing.T) {
 			}
 		})
 	}
+}
+
+// k8sCascade is the cascade overlay: one sub-kustomization per stage, each
+// the base with the stage's pipeline, name suffix, label and HPA bounds.
+const k8sCascade = "deploy/k8s/overlays/cascade"
+
+// cascadeStage is one stage of the built cascade overlay.
+type cascadeStage struct {
+	name     string // the stage's directory under k8sCascade, and its name suffix
+	example  string // the example pipeline it runs with other connections
+	dep      appsv1.Deployment
+	hpa      autoscalingv2.HorizontalPodAutoscaler
+	pdb      policyv1.PodDisruptionBudget
+	svc      corev1.Service
+	pipeFile []byte
+	pipe     *pipeline.Pipeline
+}
+
+// buildCascade builds the cascade overlay with kustomize and sorts its
+// resources into stages by their name suffix.
+func buildCascade(t *testing.T) []*cascadeStage {
+	t.Helper()
+	stages := []*cascadeStage{
+		{name: "enrich", example: "examples/cascade/enrich.yaml"},
+		{name: "aggregate", example: "examples/cascade/aggregate.yaml"},
+	}
+	byName := map[string]*cascadeStage{}
+	for _, s := range stages {
+		byName[s.name] = s
+	}
+	rm := kustomize(t, k8sCascade)
+	var kinds []string
+	cms := map[string]corev1.ConfigMap{}
+	for _, r := range rm.Resources() {
+		kinds = append(kinds, r.GetKind())
+		y, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetKind() == "ConfigMap" {
+			var cm corev1.ConfigMap
+			strictDecode(t, "built ConfigMap", y, &cm)
+			cms[cm.Name] = cm
+			continue
+		}
+		name := r.GetName()
+		s := byName[name[strings.LastIndex(name, "-")+1:]]
+		if s == nil {
+			t.Fatalf("built %s %s belongs to no stage", r.GetKind(), name)
+		}
+		switch r.GetKind() {
+		case "Deployment":
+			strictDecode(t, name, y, &s.dep)
+		case "HorizontalPodAutoscaler":
+			strictDecode(t, name, y, &s.hpa)
+		case "PodDisruptionBudget":
+			strictDecode(t, name, y, &s.pdb)
+		case "Service":
+			strictDecode(t, name, y, &s.svc)
+		default:
+			t.Fatalf("built %s %s: unexpected kind", r.GetKind(), name)
+		}
+	}
+	sort.Strings(kinds)
+	want := []string{"ConfigMap", "ConfigMap", "Deployment", "Deployment", "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
+		"PodDisruptionBudget", "PodDisruptionBudget", "Service", "Service"}
+	if !equalStrings(kinds, want) {
+		t.Fatalf("kustomize build %s gives %v; want %v (two stages of the base)", k8sCascade, kinds, want)
+	}
+	for _, s := range stages {
+		if s.dep.Name != "eddy-worker-"+s.name {
+			t.Fatalf("stage %s: Deployment %q; want eddy-worker-%s", s.name, s.dep.Name, s.name)
+		}
+		var cm string
+		for _, v := range s.dep.Spec.Template.Spec.Volumes {
+			if v.ConfigMap != nil {
+				cm = v.ConfigMap.Name
+			}
+		}
+		data, ok := cms[cm].Data[path.Base(PipelinePath)]
+		if !ok {
+			t.Fatalf("stage %s: the Deployment mounts ConfigMap %q, which has no %s", s.name, cm, path.Base(PipelinePath))
+		}
+		if file := readFile(t, path.Join(k8sCascade, s.name, "pipeline.yaml")); data != string(file) {
+			t.Errorf("stage %s: the mounted pipeline is not %s/%s/pipeline.yaml", s.name, k8sCascade, s.name)
+		}
+		s.pipeFile = []byte(data)
+		c := s.dep.Spec.Template.Spec.Containers
+		if len(c) != 1 {
+			t.Fatalf("stage %s: %d containers", s.name, len(c))
+		}
+		s.pipe = parsePipeline(t, s.name+"/pipeline.yaml", s.pipeFile, podEnv(c[0]))
+	}
+	return stages
+}
+
+// TestK8sCascade builds the cascade overlay and checks each stage's
+// Deployment and HPA against its pipeline, and the stages against each
+// other: each HPA scales its own Deployment on CPU, with a CPU request to
+// measure against, min <= max <= the documented partitions of the stage's
+// source topic; the stages' selectors never pick each other's pods; each
+// runs its example pipeline (the same steps, topics and ids, other
+// connections) in its own group; stage 2 reads stage 1's sink.
+func TestK8sCascade(t *testing.T) {
+	stages := buildCascade(t)
+	groups := map[string]string{}
+	for _, s := range stages {
+		t.Run(s.name, func(t *testing.T) {
+			c := s.dep.Spec.Template.Spec.Containers[0]
+			tmpl := s.dep.Spec.Template
+
+			ref := s.hpa.Spec.ScaleTargetRef
+			if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != s.dep.Name {
+				t.Errorf("the HPA %s scales %+v; want the Deployment %s", s.hpa.Name, ref, s.dep.Name)
+			}
+			hpaFile := path.Join(k8sCascade, s.name, "hpa.yaml")
+			parts := documentedPartitions(t, hpaFile, readFile(t, hpaFile), s.hpa.Annotations)
+			text := strings.Join(strings.Fields(strings.ReplaceAll(string(readFile(t, hpaFile)), "#", " ")), " ")
+			if !strings.Contains(text, "source topic "+s.pipe.Spec.Source.Topics[0]+" has "+strconv.Itoa(parts)+" partitions") {
+				t.Errorf("%s does not name the stage's source topic %s", hpaFile, s.pipe.Spec.Source.Topics[0])
+			}
+			min, max := s.hpa.Spec.MinReplicas, s.hpa.Spec.MaxReplicas
+			if min == nil || *min < 1 || *min > max {
+				t.Errorf("minReplicas %v, maxReplicas %d", min, max)
+			}
+			if int(max) > parts {
+				t.Errorf("maxReplicas %d exceeds the %d partitions of %v: the extra workers would sit idle", max, parts, s.pipe.Spec.Source.Topics)
+			}
+			var cpu bool
+			for _, m := range s.hpa.Spec.Metrics {
+				cpu = cpu || (m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil &&
+					m.Resource.Name == corev1.ResourceCPU && m.Resource.Target.Type == autoscalingv2.UtilizationMetricType &&
+					m.Resource.Target.AverageUtilization != nil && *m.Resource.Target.AverageUtilization > 0)
+			}
+			if !cpu {
+				t.Error("the HPA has no CPU utilisation target")
+			}
+			for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+				req, okReq := c.Resources.Requests[r]
+				lim, okLim := c.Resources.Limits[r]
+				if !okReq || !okLim || req.Cmp(lim) > 0 {
+					t.Errorf("%s: request %s (set %v), limit %s (set %v); want both, request <= limit", r, req.String(), okReq, lim.String(), okLim)
+				}
+			}
+			if s.dep.Spec.Replicas != nil {
+				t.Errorf("replicas %d: every kubectl apply would reset what the HPA chose", *s.dep.Spec.Replicas)
+			}
+			if g := tmpl.Spec.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= s.pipe.Spec.Flush.ShutdownTimeout+LeaveMargin {
+				t.Errorf("terminationGracePeriodSeconds %v; want more than flush.shutdown_timeout + %v", g, LeaveMargin)
+			}
+
+			// Every selector of this stage picks its pods and no other stage's.
+			sels := map[string]*metav1.LabelSelector{
+				"Deployment": s.dep.Spec.Selector, "PodDisruptionBudget": s.pdb.Spec.Selector,
+				"Service": {MatchLabels: s.svc.Spec.Selector},
+			}
+			for _, tsc := range tmpl.Spec.TopologySpreadConstraints {
+				sels["topologySpreadConstraint"] = tsc.LabelSelector
+			}
+			for what, sel := range sels {
+				if !matches(t, sel, tmpl.Labels) {
+					t.Errorf("the %s's selector %v does not match the stage's pods %v", what, sel, tmpl.Labels)
+				}
+				for _, o := range stages {
+					if o != s && matches(t, sel, o.dep.Spec.Template.Labels) {
+						t.Errorf("the %s's selector %v also matches stage %s's pods", what, sel, o.name)
+					}
+				}
+			}
+
+			// The example's pipeline, with the base's connections.
+			ex := parsePipeline(t, s.example, readFile(t, s.example), nil)
+			got, want := s.pipe.Spec, ex.Spec
+			same := func(what string, a, b any) {
+				if ja, jb := mustJSON(t, a), mustJSON(t, b); ja != jb {
+					t.Errorf("%s differs from %s's:\n%s\n%s", what, s.example, ja, jb)
+				}
+			}
+			same("name", got.Name, want.Name)
+			same("source", got.Source, want.Source)
+			same("steps", got.Steps, want.Steps)
+			same("sink", got.Sink, want.Sink)
+			same("dead_letter", got.DeadLetter, want.DeadLetter)
+			same("dedup.enabled", got.Dedup.Enabled, want.Dedup.Enabled)
+			if got.State.Backend != pipeline.BackendRedis {
+				t.Errorf("state.backend %s; want redis, shared by the stage's pods", got.State.Backend)
+			}
+			if other, ok := groups[got.Kafka.Group]; ok {
+				t.Errorf("group %s is stage %s's too: each stage needs its own", got.Kafka.Group, other)
+			}
+			groups[got.Kafka.Group] = s.name
+		})
+	}
+	enrich, aggregate := stages[0].pipe, stages[1].pipe
+	if enrich.Sink == nil || !equalStrings(aggregate.Spec.Source.Topics, []string{enrich.Sink.Topic}) {
+		t.Errorf("stage 2 reads %v; want stage 1's sink", aggregate.Spec.Source.Topics)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

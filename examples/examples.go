@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-//go:embed */pipeline.yaml
+//go:embed */pipeline.yaml cascade/*.yaml
 var files embed.FS
 
 // Event is one generated source message.
@@ -25,14 +25,31 @@ type Generator interface {
 	Next(now time.Time) Event
 }
 
-// Example is a runnable pipeline with its data generator.
+// Example is a runnable pipeline, or a cascade of pipelines, with its data
+// generator.
 type Example struct {
 	Name        string
 	Description string
-	// Pipeline is the example's pipeline.yaml.
-	Pipeline []byte
+	// Pipelines are the example's pipeline files, upstream first: the
+	// generator feeds the first one's source, and in a cascade each later
+	// stage reads what an earlier one wrote. Most examples have one,
+	// examples/<name>/pipeline.yaml.
+	Pipelines []File
 	// New makes a generator seeded with seed.
 	New func(seed uint64) Generator
+
+	// stages are the file names in the example's folder, upstream first;
+	// none means pipeline.yaml.
+	stages []string
+}
+
+// File is one pipeline file of an example.
+type File struct {
+	// Path is the file's path from the repository's root, such as
+	// examples/clicks/pipeline.yaml.
+	Path string
+	// Data is the file's content.
+	Data []byte
 }
 
 // catalog lists the examples; a function, not a package variable, so no
@@ -59,10 +76,16 @@ func catalog() map[string]Example {
 			Description: "filter, enrich and re-key web-shop orders; duplicates dropped, bad events dead-lettered",
 			New:         func(seed uint64) Generator { return newOrders(seed) },
 		},
+		"cascade": {
+			Name:        "cascade",
+			Description: "two pipelines joined by a topic: orders re-keyed by customer and enriched (stage 1), then per-customer totals in 5s windows (stage 2)",
+			New:         func(seed uint64) Generator { return newCascadeOrders(seed) },
+			stages:      []string{"enrich.yaml", "aggregate.yaml"},
+		},
 	}
 }
 
-// Default is the example `worker dev` runs without -c.
+// Default is the example `worker dev` runs without -c or -example.
 const Default = "clicks"
 
 // Get returns the named example.
@@ -71,11 +94,17 @@ func Get(name string) (Example, error) {
 	if !ok {
 		return Example{}, fmt.Errorf("no example %q (have %v)", name, Names())
 	}
-	b, err := files.ReadFile(name + "/pipeline.yaml")
-	if err != nil {
-		return Example{}, fmt.Errorf("example %q: %w", name, err)
+	stages := ex.stages
+	if len(stages) == 0 {
+		stages = []string{"pipeline.yaml"}
 	}
-	ex.Pipeline = b
+	for _, f := range stages {
+		b, err := files.ReadFile(name + "/" + f)
+		if err != nil {
+			return Example{}, fmt.Errorf("example %q: %w", name, err)
+		}
+		ex.Pipelines = append(ex.Pipelines, File{Path: "examples/" + name + "/" + f, Data: b})
+	}
 	return ex, nil
 }
 

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,73 +25,196 @@ import (
 	"github.com/eddy-streams/eddy/statedb/memory"
 )
 
-// cmdDev runs a pipeline with nothing installed: an in-process
-// Kafka-protocol broker (franz-go's kfake, spoken to over TCP by sarama like
-// any broker), memory state, and an example's generator feeding the source.
-func cmdDev(args []string, stdout, stderr io.Writer) error {
+// devOptions are the settings of `worker dev`, from its flags.
+type devOptions struct {
+	files      []string // -c, upstream first
+	example    string
+	generator  string
+	seed       uint64 // 0: from the clock
+	rate       int
+	events     int
+	duration   time.Duration
+	partitions int
+	printRate  int
+	level      string
+	httpAddr   string
+
+	// onProduce, when set, is called with every generated event as it is
+	// handed to the producer, from the generator's goroutine (tests).
+	onProduce func(examples.Event)
+}
+
+// fileList is a repeatable string flag.
+type fileList []string
+
+func (l *fileList) String() string { return strings.Join(*l, ",") }
+
+func (l *fileList) Set(s string) error {
+	*l = append(*l, s)
+	return nil
+}
+
+func parseDev(args []string, stderr io.Writer) (*devOptions, error) {
+	o := &devOptions{}
 	fs := newFlags("dev", stderr)
-	path := fs.String("c", "", "pipeline file (default: the "+examples.Default+" example; examples/<name>/pipeline.yaml picks that example's generator)")
-	gen := fs.String("generator", "", "example whose generator feeds the source (default: from -c's folder name)")
-	rate := fs.Int("rate", 100, "events generated per second")
-	count := fs.Int("events", 0, "stop generating after this many events (0: no limit)")
-	duration := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
-	partitions := fs.Int("partitions", 6, "partitions of every topic")
-	printRate := fs.Int("print", 10, "outputs printed per second at most (the rest are counted)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	httpAddr := fs.String("http", "", "address of /healthz, /readyz and /metrics (e.g. :9100; default off)")
+	fs.Var((*fileList)(&o.files), "c", "pipeline file; repeat it to run a cascade, upstream first: each pipeline is its own group with its own memory store (default: the "+examples.Default+" example)")
+	fs.StringVar(&o.example, "example", "", "run an example's embedded pipelines (one of "+strings.Join(examples.Names(), ", ")+"); not with -c")
+	fs.StringVar(&o.generator, "generator", "", "example whose generator feeds the source (default: from the first -c's folder name, or -example)")
+	fs.Uint64Var(&o.seed, "seed", 0, "the generator's random seed, to repeat a run (0: a new one each run)")
+	fs.IntVar(&o.rate, "rate", 100, "events generated per second")
+	fs.IntVar(&o.events, "events", 0, "stop generating after this many events (0: no limit)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
+	fs.IntVar(&o.partitions, "partitions", 6, "partitions of every topic")
+	fs.IntVar(&o.printRate, "print", 10, "outputs printed per second at most (the rest are counted); in a cascade, the outputs of its last stage")
+	fs.StringVar(&o.level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.httpAddr, "http", "", "address of /healthz, /readyz and /metrics (e.g. :9100; default off)")
 	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if len(o.files) > 0 && o.example != "" {
+		fmt.Fprintln(stderr, "worker dev: -c and -example do not go together")
+		return nil, errUsage
+	}
+	return o, nil
+}
+
+// cmdDev runs a pipeline, or a cascade of pipelines, with nothing
+// installed: an in-process Kafka-protocol broker (franz-go's kfake, spoken
+// to over TCP by sarama like any broker), memory state, and an example's
+// generator feeding the (first) pipeline's source.
+func cmdDev(args []string, stdout, stderr io.Writer) error {
+	o, err := parseDev(args, stderr)
+	if err != nil {
 		return err
 	}
-	log, err := newLogger(*level, true, stderr)
+	log, err := newLogger(o.level, true, stderr)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return dev(ctx, o, stdout, log)
+}
 
-	file, data, genName := "", []byte(nil), *gen
-	if *path == "" {
-		ex, err := examples.Get(examples.Default)
+// devStage is one pipeline of a dev run: its own consumer group (the
+// pipeline's), memory store and worker.
+type devStage struct {
+	p     *pipeline.Pipeline
+	store *memory.Store
+	w     *processor.Worker
+	last  bool // no other stage reads its sink: its outputs are printed
+}
+
+// devFiles returns the pipeline files to run, upstream first, and the name
+// of the example whose generator feeds them.
+func devFiles(o *devOptions) ([]examples.File, string, error) {
+	gen := o.generator
+	if len(o.files) == 0 {
+		name := o.example
+		if name == "" {
+			name = examples.Default
+		}
+		ex, err := examples.Get(name)
 		if err != nil {
-			return err
+			return nil, "", fmt.Errorf("-example: %w", err)
 		}
-		file, data = "examples/"+ex.Name+"/pipeline.yaml", ex.Pipeline
-		if genName == "" {
-			genName = ex.Name
+		if gen == "" {
+			gen = ex.Name
 		}
-	} else {
-		file = *path
-		if data, err = os.ReadFile(*path); err != nil {
-			return err
+		return ex.Pipelines, gen, nil
+	}
+	var fs []examples.File
+	for _, path := range o.files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, "", err
 		}
-		if genName == "" {
-			genName = filepath.Base(filepath.Dir(*path))
+		fs = append(fs, examples.File{Path: path, Data: b})
+	}
+	if gen == "" {
+		gen = filepath.Base(filepath.Dir(o.files[0]))
+	}
+	return fs, gen, nil
+}
+
+// devStages parses the pipelines and checks that they can run side by
+// side: distinct names (their state and metrics) and consumer groups.
+func devStages(files []examples.File) ([]*devStage, error) {
+	var stages []*devStage
+	names, groups := map[string]string{}, map[string]string{}
+	for _, f := range files {
+		// The pipeline's brokers are the embedded broker's, whatever the
+		// file says; they are known once the broker is up.
+		p, err := pipeline.Parse(f.Path, f.Data, pipeline.WithBrokers("embedded:9092"))
+		if err != nil {
+			return nil, err
 		}
+		if other, ok := names[p.Spec.Name]; ok {
+			return nil, fmt.Errorf("%s and %s are both pipeline %q: each stage needs its own name", other, f.Path, p.Spec.Name)
+		}
+		if other, ok := groups[p.Spec.Kafka.Group]; ok {
+			return nil, fmt.Errorf("%s and %s share the consumer group %q: each stage needs its own group", other, f.Path, p.Spec.Kafka.Group)
+		}
+		names[p.Spec.Name], groups[p.Spec.Kafka.Group] = f.Path, f.Path
+		stages = append(stages, &devStage{p: p, last: true})
+	}
+	for _, s := range stages {
+		for _, r := range stages {
+			if s.p.Sink != nil && r != s && slices.Contains(r.p.Spec.Source.Topics, s.p.Sink.Topic) {
+				s.last = false
+			}
+		}
+	}
+	return stages, nil
+}
+
+// devTopics lists every topic the stages read or write, each once.
+func devTopics(stages []*devStage) []string {
+	var topics []string
+	add := func(t string) {
+		if t != "" && !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	for _, s := range stages {
+		p := s.p
+		for _, t := range p.Spec.Source.Topics {
+			add(t)
+		}
+		if p.Sink != nil {
+			add(p.Sink.Topic)
+		}
+		if p.Spec.DeadLetter != nil {
+			add(p.Spec.DeadLetter.Topic)
+		}
+		for _, st := range p.Steps {
+			if st.Aggregate != nil {
+				add(st.Aggregate.LateTopic)
+			}
+		}
+	}
+	return topics
+}
+
+// dev runs the stages of o on an embedded broker until ctx ends or
+// o.duration passes.
+func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) error {
+	files, genName, err := devFiles(o)
+	if err != nil {
+		return err
 	}
 	ex, err := examples.Get(genName)
 	if err != nil {
 		return fmt.Errorf("-generator: %w", err)
 	}
-
-	// The pipeline's brokers are the embedded broker's, whatever the file
-	// says; they are known once the broker is up (below).
-	p, err := pipeline.Parse(file, data, pipeline.WithBrokers("embedded:9092"))
+	stages, err := devStages(files)
 	if err != nil {
 		return err
 	}
 
-	topics := append([]string{}, p.Spec.Source.Topics...)
-	if p.Sink != nil {
-		topics = append(topics, p.Sink.Topic)
-	}
-	if p.Spec.DeadLetter != nil {
-		topics = append(topics, p.Spec.DeadLetter.Topic)
-	}
-	for _, st := range p.Steps {
-		if st.Aggregate != nil && st.Aggregate.LateTopic != "" {
-			topics = append(topics, st.Aggregate.LateTopic)
-		}
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), topics...))
+	topics := devTopics(stages)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.partitions), topics...))
 	if err != nil {
 		return fmt.Errorf("embedded broker: %w", err)
 	}
@@ -96,57 +222,117 @@ func cmdDev(args []string, stdout, stderr io.Writer) error {
 	brokers := cluster.ListenAddrs()
 	log.Info("embedded Kafka-protocol broker up", zap.Strings("addrs", brokers), zap.Strings("topics", topics))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *duration > 0 {
+	if o.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
 
-	store := memory.New()
-	defer store.Close()
-	pr := newPrinter(stdout, *printRate)
-	w, err := processor.New(p,
-		processor.WithStore(store),
-		processor.WithLogger(log),
-		processor.WithBrokers(brokers...),
-		processor.WithOutputHook(pr.print),
-	)
-	if err != nil {
-		return err
+	pr := newPrinter(stdout, o.printRate)
+	var served []servedWorker
+	for _, s := range stages {
+		s.store = memory.New()
+		defer s.store.Close()
+		opts := []processor.Option{processor.WithStore(s.store), processor.WithLogger(log), processor.WithBrokers(brokers...)}
+		if s.last {
+			opts = append(opts, processor.WithOutputHook(pr.print))
+		}
+		if s.w, err = processor.New(s.p, opts...); err != nil {
+			return err
+		}
+		served = append(served, servedWorker{s.w, s.store})
 	}
 
-	stopHTTP, err := serveHTTP(*httpAddr, w, store, log)
+	stopHTTP, err := serveHTTP(o.httpAddr, log, served...)
 	if err != nil {
 		return err
 	}
 	defer stopHTTP()
 
+	seed := o.seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	var names []string
+	for _, s := range stages {
+		names = append(names, fmt.Sprintf("%q", s.p.Spec.Name))
+	}
+	kind := "pipeline"
+	if len(stages) > 1 {
+		kind = "cascade"
+	}
+	fmt.Fprintf(stdout, "eddy dev: %s %s, %s generator at %d events/s (seed %d); Ctrl-C to stop\n",
+		kind, strings.Join(names, " → "), ex.Name, o.rate, seed)
+
+	// A stage that stops with an error stops the others.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	var produced atomic.Int64
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := generate(ctx, brokers, ex.New(uint64(time.Now().UnixNano())), *rate, *count, &produced); err != nil {
+	wg.Go(func() {
+		// Generate once every stage is in its group: the first events are
+		// then processed as they come, not as a backlog that the stage-1
+		// tasks would work through at different paces.
+		if !waitReady(runCtx, stages) {
+			return
+		}
+		if err := generate(runCtx, brokers, ex.New(seed), o.rate, o.events, &produced, o.onProduce); err != nil {
 			log.Error("generator stopped", zap.Error(err))
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		progress(ctx, stdout, w, pr, &produced)
-	}()
-	fmt.Fprintf(stdout, "eddy dev: pipeline %q, %s generator at %d events/s; Ctrl-C to stop\n", p.Spec.Name, ex.Name, *rate)
-	err = runUntilSignal(ctx, w, p.Spec.Flush.ShutdownTimeout, log)
+	})
+	wg.Go(func() { progress(runCtx, stdout, stages, pr, &produced) })
+	errs := make([]error, len(stages))
+	var run sync.WaitGroup
+	for i, s := range stages {
+		run.Go(func() {
+			if errs[i] = runUntilSignal(runCtx, s.w, s.p.Spec.Flush.ShutdownTimeout, log); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	run.Wait()
+	cancel()
 	wg.Wait()
-	s := w.Stats()
-	fmt.Fprintf(stdout, "eddy dev: done: %d events in, %d out, %d filtered, %d duplicates dropped, %d late, %d poison (%d dead-lettered)\n",
-		s.In, s.Out, s.Filtered, s.Duplicates, s.Late, s.Poison, s.DeadLettered)
-	return err
+	for _, s := range stages {
+		st := s.w.Stats()
+		fmt.Fprintf(stdout, "eddy dev: done: %s%d events in, %d out, %d filtered, %d duplicates dropped, %d late, %d poison (%d dead-lettered)\n",
+			stagePrefix(stages, s), st.In, st.Out, st.Filtered, st.Duplicates, st.Late, st.Poison, st.DeadLettered)
+	}
+	return errors.Join(errs...)
 }
 
-// generate produces the generator's events at rate per second.
-func generate(ctx context.Context, brokers []string, g examples.Generator, rate, limit int, n *atomic.Int64) error {
+// stagePrefix names s in a progress line, when there are several stages.
+func stagePrefix(stages []*devStage, s *devStage) string {
+	if len(stages) == 1 {
+		return ""
+	}
+	return s.p.Spec.Name + ": "
+}
+
+// waitReady waits until every stage's worker is a member of its group, and
+// reports false if ctx ended first.
+func waitReady(ctx context.Context, stages []*devStage) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ready := true
+		for _, s := range stages {
+			ready = ready && s.w.Ready()
+		}
+		if ready {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// generate produces the generator's events at rate per second, and hands
+// each to onProduce (if set).
+func generate(ctx context.Context, brokers []string, g examples.Generator, rate, limit int, n *atomic.Int64, onProduce func(examples.Event)) error {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_0_0_0
 	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
@@ -177,6 +363,9 @@ func generate(ctx context.Context, brokers []string, g examples.Generator, rate,
 				ev := g.Next(now)
 				p.Input() <- &sarama.ProducerMessage{Topic: ev.Topic, Key: sarama.StringEncoder(ev.Key), Value: sarama.ByteEncoder(ev.Value)}
 				n.Add(1)
+				if onProduce != nil {
+					onProduce(ev)
+				}
 			}
 		}
 	}
@@ -212,7 +401,9 @@ func (p *printer) print(r *processor.Record) {
 	fmt.Fprintf(p.w, "→ key=%s  %s\n", r.Key, v)
 }
 
-func progress(ctx context.Context, w io.Writer, wk *processor.Worker, pr *printer, produced *atomic.Int64) {
+// progress prints every 3 seconds what each stage did: one line, or one
+// line per stage in a cascade.
+func progress(ctx context.Context, w io.Writer, stages []*devStage, pr *printer, produced *atomic.Int64) {
 	tick := time.NewTicker(3 * time.Second)
 	defer tick.Stop()
 	for {
@@ -220,12 +411,18 @@ func progress(ctx context.Context, w io.Writer, wk *processor.Worker, pr *printe
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			s := wk.Stats()
 			pr.mu.Lock()
 			hidden := pr.suppressed
 			pr.mu.Unlock()
-			fmt.Fprintf(w, "· produced %d | in %d  out %d  filtered %d  dups %d  late %d  poison %d  windows closed %d | lag %d  partitions %d  flushes %d | %d outputs not printed\n",
-				produced.Load(), s.In, s.Out, s.Filtered, s.Duplicates, s.Late, s.Poison, s.WindowsClosed, s.Lag, s.Partitions, s.Flushes, hidden)
+			for i, s := range stages {
+				st := s.w.Stats()
+				line := fmt.Sprintf("· produced %d | %sin %d  out %d  filtered %d  dups %d  late %d  poison %d  windows closed %d | lag %d  partitions %d  flushes %d",
+					produced.Load(), stagePrefix(stages, s), st.In, st.Out, st.Filtered, st.Duplicates, st.Late, st.Poison, st.WindowsClosed, st.Lag, st.Partitions, st.Flushes)
+				if i == len(stages)-1 {
+					line += fmt.Sprintf(" | %d outputs not printed", hidden)
+				}
+				fmt.Fprintln(w, line)
+			}
 		}
 	}
 }

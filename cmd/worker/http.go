@@ -25,9 +25,17 @@ const (
 	PathMetrics     = "/metrics" // Prometheus
 )
 
-// serveHTTP starts the health and metrics endpoints on addr (nothing if
-// addr is empty) and returns a function that stops them.
-func serveHTTP(addr string, w *processor.Worker, store statedb.Store, log *zap.Logger) (stop func(), err error) {
+// servedWorker is a worker and its store, as the endpoints see them.
+type servedWorker struct {
+	w     *processor.Worker
+	store statedb.Store
+}
+
+// serveHTTP starts the health and metrics endpoints of the workers on addr
+// (nothing if addr is empty) and returns a function that stops them: ready
+// when every worker is, metrics of all (`worker dev` runs a cascade's
+// stages in one process).
+func serveHTTP(addr string, log *zap.Logger, ws ...servedWorker) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -35,23 +43,31 @@ func serveHTTP(addr string, w *processor.Worker, store statedb.Store, log *zap.L
 	if err != nil {
 		return nil, fmt.Errorf("-http %s: %w", addr, err)
 	}
+	var workers workerCollectors
+	for _, sw := range ws {
+		workers = append(workers, sw.w.Collector())
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(w.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(workers, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(PathHealth, func(rw http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(rw, "ok")
 	})
 	mux.HandleFunc(PathReady, func(rw http.ResponseWriter, r *http.Request) {
-		if !w.Ready() {
-			http.Error(rw, "not ready: not a member of the consumer group yet", http.StatusServiceUnavailable)
-			return
+		for _, sw := range ws {
+			if !sw.w.Ready() {
+				http.Error(rw, "not ready: not a member of the consumer group yet", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := store.Ping(ctx); err != nil {
-			http.Error(rw, "not ready: state store unreachable", http.StatusServiceUnavailable)
-			return
+		for _, sw := range ws {
+			if err := sw.store.Ping(ctx); err != nil {
+				http.Error(rw, "not ready: state store unreachable", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		fmt.Fprintln(rw, "ready")
 	})
@@ -69,4 +85,32 @@ func serveHTTP(addr string, w *processor.Worker, store statedb.Store, log *zap.L
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// workerCollectors joins the Collectors of several workers. Their
+// descriptions are the same (a worker's metrics differ by their pipeline
+// label), so each is described once and a registry accepts them together.
+type workerCollectors []prometheus.Collector
+
+func (c workerCollectors) Describe(ch chan<- *prometheus.Desc) {
+	descs := make(chan *prometheus.Desc)
+	go func() {
+		for _, x := range c {
+			x.Describe(descs)
+		}
+		close(descs)
+	}()
+	seen := map[string]bool{}
+	for d := range descs {
+		if !seen[d.String()] {
+			seen[d.String()] = true
+			ch <- d
+		}
+	}
+}
+
+func (c workerCollectors) Collect(ch chan<- prometheus.Metric) {
+	for _, x := range c {
+		x.Collect(ch)
+	}
 }

@@ -3,7 +3,7 @@
 //	worker run -c pipeline.yaml        join the pipeline's consumer group and process
 //	worker validate -c pipeline.yaml   check a pipeline file; list every error
 //	worker offsets show|reset          committed offsets vs the store's watermarks; replay
-//	worker dev [-c pipeline.yaml]      embedded broker, memory state, sample data
+//	worker dev [-c pipeline.yaml]...   embedded broker, memory state, sample data; -c twice: a cascade
 //	worker version
 package main
 
@@ -24,8 +24,9 @@ usage:
   worker run -c pipeline.yaml [flags]      run a pipeline as a member of its consumer group
   worker validate -c pipeline.yaml         check a pipeline file and list every error (exit 1);
           [--partitions N --max-replicas M]  warn when replicas would exceed the partitions
-  worker dev [-c pipeline.yaml] [flags]    try a pipeline with nothing installed: embedded
-                                           Kafka-protocol broker, memory state, sample events
+  worker dev [-c pipeline.yaml]... [flags] try a pipeline with nothing installed: embedded
+                                           Kafka-protocol broker, memory state, sample events;
+                                           -c twice runs a cascade (or -example cascade)
   worker offsets show|reset [flags]        committed offsets vs the store's watermarks; replay
   worker version                           print the version
 

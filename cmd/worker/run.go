@@ -68,7 +68,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopHTTP, err := serveHTTP(*httpAddr, w, store, log)
+	stopHTTP, err := serveHTTP(*httpAddr, log, servedWorker{w, store})
 	if err != nil {
 		return err
 	}

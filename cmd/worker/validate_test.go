@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 const validPipeline = `name: orders
@@ -121,5 +124,61 @@ sink: {topic: totals, router: consistent-hash}
 		if !strings.Contains(stdout.String(), want+"\n") {
 			t.Errorf("stdout %q lacks the line %q", stdout.String(), want)
 		}
+	}
+}
+
+// TestValidateExamples runs `worker validate` on the cascade example's
+// stages: both files are valid as they are.
+func TestValidateExamples(t *testing.T) {
+	for _, f := range []string{"enrich.yaml", "aggregate.yaml"} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"validate", "-c", "../../examples/cascade/" + f}, &stdout, &stderr)
+		if code != 0 || stderr.Len() > 0 || !strings.Contains(stdout.String(), ": ok (pipeline") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want ok", f, code, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// TestValidateKubernetesCascade runs `worker validate --partitions N
+// --max-replicas M` on each stage of the Kubernetes cascade overlay, with N
+// the source partitions its HPA documents (annotation) and M the HPA's
+// maxReplicas, and the variables the Deployment sets: each file is valid
+// and no replica would sit idle.
+func TestValidateKubernetesCascade(t *testing.T) {
+	for k, v := range map[string]string{
+		"KAFKA_BROKERS": "kafka:9093", "KAFKA_USERNAME": "eddy", "KAFKA_PASSWORD": "pw",
+		"REDIS_ADDR": "redis:6379", "REDIS_PASSWORD": "pw",
+	} {
+		t.Setenv(k, v)
+	}
+	for _, stage := range []string{"enrich", "aggregate"} {
+		t.Run(stage, func(t *testing.T) {
+			dir := "../../deploy/k8s/overlays/cascade/" + stage
+			b, err := os.ReadFile(dir + "/hpa.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hpa struct {
+				Metadata struct {
+					Annotations map[string]string `yaml:"annotations"`
+				} `yaml:"metadata"`
+				Spec struct {
+					MaxReplicas int `yaml:"maxReplicas"`
+				} `yaml:"spec"`
+			}
+			if err := yaml.Unmarshal(b, &hpa); err != nil {
+				t.Fatal(err)
+			}
+			parts := hpa.Metadata.Annotations["eddy-streams.io/source-partitions"]
+			if parts == "" || hpa.Spec.MaxReplicas < 1 {
+				t.Fatalf("hpa.yaml: partitions annotation %q, maxReplicas %d", parts, hpa.Spec.MaxReplicas)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"validate", "-c", dir + "/pipeline.yaml", "--partitions", parts, "--max-replicas", strconv.Itoa(hpa.Spec.MaxReplicas)}, &stdout, &stderr)
+			if code != 0 || stderr.Len() > 0 || !strings.Contains(stdout.String(), `ok (pipeline "cascade-`+stage+`"`) {
+				t.Errorf("--partitions %s --max-replicas %d: exit %d, stdout %q, stderr %q; want ok and no warning",
+					parts, hpa.Spec.MaxReplicas, code, stdout.String(), stderr.String())
+			}
+		})
 	}
 }
