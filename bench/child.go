@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -92,7 +93,7 @@ func runChild(ctx context.Context, cfg *config) error {
 	switch cfg.scenario {
 	case "a":
 		res, err = runConsume(ctx, cfg)
-	case "b", "c", "d", "e", "f", "g", "h":
+	case "b", "c", "d", "e", "f", "g", "h", "i":
 		res, err = runPipeline(ctx, cfg)
 	case "latency":
 		res, err = runLatency(ctx, cfg)
@@ -333,7 +334,13 @@ func runConsume(ctx context.Context, cfg *config) (*Result, error) {
 func pipelineYAML(s string, brokers []string, topic, out string, maxMessages int) string {
 	// g is d with the outputs not fenced: one shared idempotent producer
 	// instead of a transactional producer per partition task.
-	head := fmt.Sprintf("name: bench-%s\nkafka: {brokers: %q, transactions: %t}\n", s, brokers, s != "g")
+	name := "bench-" + s
+	if s == "i" {
+		// The internal topic is eddy-<name>-hop: one per run (out ends
+		// with the run's and the child's ids), removed by cleanupRun.
+		name = strings.TrimPrefix(out, "eddy")
+	}
+	head := fmt.Sprintf("name: %s\nkafka: {brokers: %q, transactions: %t}\n", name, brokers, s != "g")
 	if maxMessages > 0 {
 		head += fmt.Sprintf("flush: {max_messages: %d}\n", maxMessages)
 	}
@@ -350,6 +357,13 @@ sink: {topic: %s}
 		return head + fmt.Sprintf(`source: {topics: [%s], event_time: event.ts, event_id: event.id}
 dedup: {enabled: true, ttl: 10m}
 steps:
+%s
+sink: {topic: %s}
+`, topic, aggregateStep, out)
+	case "i":
+		return head + fmt.Sprintf(`source: {topics: [%s], event_time: event.ts}
+steps:
+  - repartition: {name: hop, key: event.user}
 %s
 sink: {topic: %s}
 `, topic, aggregateStep, out)
@@ -486,6 +500,38 @@ func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 				return nil, err
 			}
 			time.Sleep(time.Millisecond)
+		}
+	}
+	// Behind a repartition (i): every internal partition's last record
+	// persisted too. Once the source partitions are, every internal
+	// transaction is committed; the last record of a partition is then
+	// just below its last transaction's marker, at LSO-2.
+	for _, st := range p.Stages()[1:] {
+		for pending := true; pending; {
+			pending = false
+			for part := range int32(cfg.partitions) {
+				lso, err := lastStableOffset(k.client, st.Topics[0], part)
+				if err != nil {
+					return nil, err
+				}
+				if lso == 0 {
+					continue
+				}
+				c, err := cs.Inspect(ctx, statedb.Partition{Topic: st.Topics[0], Partition: part})
+				if err != nil {
+					return nil, fmt.Errorf("inspect %s/%d: %w", st.Topics[0], part, err)
+				}
+				if c.Offset < lso-2 {
+					pending = true
+					break
+				}
+			}
+			if pending {
+				if err := check(); err != nil {
+					return nil, err
+				}
+				time.Sleep(time.Millisecond)
+			}
 		}
 	}
 	took := time.Since(start)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ const windowMs = 60_000
 
 // aggregates are the scenarios whose outputs are aggregateStep's window
 // results, compared by content with the fill's reference.
-var aggregates = []string{"c", "d", "e", "f", "g", "h"}
+var aggregates = []string{"c", "d", "e", "f", "g", "h", "i"}
 
 // aggResult is one window's result: count() and sum(event.v).
 type aggResult struct{ N, Total int64 }
@@ -94,6 +95,29 @@ func (r *reference) emitted() map[winKey]aggResult {
 	out := make(map[winKey]aggResult, len(r.wins))
 	for k, a := range r.wins {
 		if k.start+windowMs <= r.maxTime[r.partition(k.key)] {
+			out[k] = a
+		}
+	}
+	return out
+}
+
+// emittedAfterHop returns the windows scenario i emits: its aggregate
+// runs behind a repartition, where a partition's watermark is the minimum
+// of every input partition's (pipeline doc, repartition), so a window is
+// emitted when start+1m <= the smallest of the partitions' greatest event
+// times.
+func (r *reference) emittedAfterHop() map[winKey]aggResult {
+	low := int64(math.MaxInt64)
+	for p := range r.partitions {
+		if t, ok := r.maxTime[p]; ok {
+			low = min(low, t)
+		} else {
+			low = math.MinInt64 // an empty partition holds every window back
+		}
+	}
+	out := make(map[winKey]aggResult, len(r.wins))
+	for k, a := range r.wins {
+		if k.start+windowMs <= low {
 			out[k] = a
 		}
 	}

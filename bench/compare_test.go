@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +213,30 @@ func TestCompareOutputsExamples(t *testing.T) {
 	c := compareOutputs(want, nil)
 	if c.Missing != 20 || len(c.Examples) != maxExamples || !strings.HasPrefix(c.Examples[0], "missing u00000 ") {
 		t.Errorf("missing %d, examples %q", c.Missing, c.Examples)
+	}
+}
+
+// TestReferenceAfterHop: behind a repartition a window closes only when
+// every input partition's greatest event time has passed its end.
+func TestReferenceAfterHop(t *testing.T) {
+	r := newReference(2)
+	var users [2]string // one user per input partition
+	for i := 0; users[0] == "" || users[1] == ""; i++ {
+		u := fmt.Sprintf("u%d", i)
+		if p := r.partition(u); users[p] == "" {
+			users[p] = u
+		}
+	}
+	r.add(users[0], 1, 0)
+	r.add(users[0], 2, 3*windowMs) // partition 0 reaches minute 3
+	r.add(users[1], 5, windowMs/2) // partition 1 only half of minute 0
+	if got := r.emittedAfterHop(); len(got) != 0 {
+		t.Errorf("after the hop: %v, want none: partition 1 holds minute 0 open", got)
+	}
+	r.add(users[1], 6, 2*windowMs) // partition 1 reaches minute 2
+	got := r.emittedAfterHop()
+	want := map[winKey]aggResult{{users[0], 0}: {N: 1, Total: 1}, {users[1], 0}: {N: 1, Total: 5}}
+	if len(got) != len(want) || got[winKey{users[0], 0}] != want[winKey{users[0], 0}] || got[winKey{users[1], 0}] != want[winKey{users[1], 0}] {
+		t.Errorf("after the hop: %v, want %v", got, want)
 	}
 }

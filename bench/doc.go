@@ -20,6 +20,7 @@
 //	f  agg-dedup   d with source.event_id and dedup on
 //	g  agg-redis-notxn d with kafka.transactions: false (outputs not fenced; d/g is the cost of fencing)
 //	h  agg-redis-always d while Redis has appendfsync always (h/d is the cost of an fsync per write)
+//	i  agg-repartition c behind a repartition by user, through an internal topic (i/c is the cost of the hop)
 //
 // The default -scenarios are a to f and h, then latency and failover; g
 // runs when named. d, f and g run with Redis as it is configured (make

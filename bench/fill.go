@@ -279,9 +279,10 @@ loop:
 // eddybench-<run>*, Redis keys eddybench:<run>:*, tables eddybench_<run>_*.
 func cleanupRun(ctx context.Context, cfg *config, k *kafka) {
 	prefix := "eddybench-" + cfg.run
+	internal := "eddy-bench-" + cfg.run // scenario i's internal topic
 	if topics, err := k.admin.ListTopics(); err == nil {
 		for t := range topics {
-			if strings.HasPrefix(t, prefix) {
+			if strings.HasPrefix(t, prefix) || strings.HasPrefix(t, internal) {
 				if err := k.admin.DeleteTopic(t); err != nil {
 					logf("cleanup: delete topic %s: %v", t, err)
 				}

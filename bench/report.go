@@ -173,7 +173,7 @@ func (r *Report) summarize(results map[string][]*Result) {
 			r.Ratios[x+"/"+y] = fmt.Sprintf("%.3f", rx.EventsPerSec/ry.EventsPerSec)
 		}
 	}
-	for _, s := range []string{"b", "c", "d", "e", "f", "g", "h"} {
+	for _, s := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
 		ratio(s, "a")
 	}
 	ratio("d", "c")
@@ -181,6 +181,7 @@ func (r *Report) summarize(results map[string][]*Result) {
 	ratio("f", "d")
 	ratio("d", "g")
 	ratio("h", "d")
+	ratio("i", "c")
 	ratio("c", "b")
 }
 
