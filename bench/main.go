@@ -129,7 +129,7 @@ flags:
 	fs.IntVar(&c.size, "size", 100, "bytes per event (JSON, padded)")
 	fs.IntVar(&c.keys, "keys", 10_000, "distinct keys (users)")
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions of the topics")
-	scen := fs.String("scenarios", "a,b,c,d,e,f,h,latency,failover", "scenarios to run, comma-separated, of "+scenarioList)
+	scen := fs.String("scenarios", "a,b,c,d,e,f,h,i,latency,failover", "scenarios to run, comma-separated, of "+scenarioList)
 	fs.IntVar(&c.repeat, "repeat", 1, "run the throughput scenarios this many times, interleaved; the median is reported")
 	fs.StringVar(&c.out, "out", "bench/results/latest.json", "write the result as JSON here (empty: don't)")
 	fs.StringVar(&c.profileDir, "cpuprofile-dir", "", "write each child's CPU profile to <dir>/<scenario>.prof")
