@@ -3,6 +3,7 @@
 //	worker run -c pipeline.yaml        join the pipeline's consumer group and process
 //	worker validate -c pipeline.yaml   check a pipeline file; list every error
 //	worker offsets show|reset          committed offsets vs the store's watermarks; replay
+//	worker ingest -topic T [file ...]  publish JSON lines or CSV (files, stdin, HTTP POST) to Kafka
 //	worker dev [-c pipeline.yaml]...   embedded broker, memory state, sample data; -c twice: a cascade
 //	worker version
 package main
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -28,6 +30,9 @@ usage:
                                            Kafka-protocol broker, memory state, sample events;
                                            -c twice runs a cascade (or -example cascade)
   worker offsets show|reset [flags]        committed offsets vs the store's watermarks; replay
+  worker ingest -topic T [flags] [file ...] publish JSON lines or CSV from files, stdin or
+          [-http :8080]                    HTTP POST /ingest to a topic, each record with a
+                                           replay-stable eddy-id (exit 3: lines rejected)
   worker version                           print the version
 
 Run "worker <command> -h" for a command's flags.
@@ -35,6 +40,12 @@ Run "worker <command> -h" for a command's flags.
 
 // errUsage marks a command-line mistake: exit code 2.
 var errUsage = errors.New("usage")
+
+// exitStatus ends a command with an exit status of its own (worker
+// ingest's 3 for rejected lines), its reasons already printed.
+type exitStatus int
+
+func (e exitStatus) Error() string { return "exit status " + strconv.Itoa(int(e)) }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -55,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDev(args[1:], stdout, stderr)
 	case "offsets":
 		err = cmdOffsets(args[1:], stdout, stderr)
+	case "ingest":
+		err = cmdIngest(args[1:], os.Stdin, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "eddy worker", version)
 	case "help", "-h", "--help":
@@ -63,9 +76,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "worker: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	return exitCode(err, stderr)
+}
+
+// exitCode is the exit status of a command that returned err, which it
+// prints unless it was reported already.
+func exitCode(err error, stderr io.Writer) int {
+	var status exitStatus
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &status):
+		return int(status)
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
