@@ -116,18 +116,7 @@ func TestAggregateAfterRepartitionIsExactWithAnUnevenBacklog(t *testing.T) {
 	waitFor(t, 90*time.Second, "every window", func() bool { return w.Stats().Out >= uint64(len(ref)) })
 	stop()
 
-	got := map[[2]string]regionResult{}
-	for _, m := range testenv.ReadCommitted(t, brokers, out, 30*time.Second) {
-		var r regionResult
-		if err := json.Unmarshal(m.Value, &r); err != nil {
-			t.Fatalf("output %s: %v", m.Value, err)
-		}
-		k := [2]string{r.Key, r.Start.UTC().Format(time.RFC3339)}
-		if prev, dup := got[k]; dup && prev != r {
-			t.Errorf("window %v: two different results %+v and %+v", k, prev, r)
-		}
-		got[k] = r
-	}
+	got := readRegionResults(t, brokers, out)
 	wrong := 0
 	for k, want := range ref {
 		if g, ok := got[k]; !ok || g.N != want.N || g.Total != want.Total {
@@ -143,6 +132,26 @@ func TestAggregateAfterRepartitionIsExactWithAnUnevenBacklog(t *testing.T) {
 	if s := w.Stats(); s.Late != 0 {
 		t.Errorf("%d events counted late", s.Late)
 	}
+}
+
+// readRegionResults reads the committed per-region results of out, one
+// per (region, window start); a window with two different results fails
+// the test.
+func readRegionResults(t *testing.T, brokers []string, out string) map[[2]string]regionResult {
+	t.Helper()
+	got := map[[2]string]regionResult{}
+	for _, m := range testenv.ReadCommitted(t, brokers, out, 30*time.Second) {
+		var r regionResult
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			t.Fatalf("output %s: %v", m.Value, err)
+		}
+		k := [2]string{r.Key, r.Start.UTC().Format(time.RFC3339)}
+		if prev, dup := got[k]; dup && prev != r {
+			t.Errorf("window %v: two different results %+v and %+v", k, prev, r)
+		}
+		got[k] = r
+	}
+	return got
 }
 
 func deleteTopics(t *testing.T, brokers []string, topics ...string) {
@@ -255,18 +264,7 @@ func TestRepartitionReplayIsDeduplicated(t *testing.T) {
 	if d := wb.Stats().Duplicates; d < uint64(len(batch1)) {
 		t.Errorf("B dropped %d duplicates, want at least the %d internal records of A's batch written again", d, len(batch1))
 	}
-	got := map[[2]string]regionResult{}
-	for _, m := range testenv.ReadCommitted(t, brokers, out, 30*time.Second) {
-		var r regionResult
-		if err := json.Unmarshal(m.Value, &r); err != nil {
-			t.Fatalf("output %s: %v", m.Value, err)
-		}
-		k := [2]string{r.Key, r.Start.UTC().Format(time.RFC3339)}
-		if prev, dup := got[k]; dup && prev != r {
-			t.Errorf("window %v: two different results %+v and %+v", k, prev, r)
-		}
-		got[k] = r
-	}
+	got := readRegionResults(t, brokers, out)
 	for k, want := range ref {
 		if g := got[k]; g.N != want.N || g.Total != want.Total {
 			t.Errorf("window %v: got n %d total %d, want n %d total %d", k, g.N, g.Total, want.N, want.Total)
