@@ -6,11 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -142,73 +140,5 @@ func TestUnseenLine(t *testing.T) {
 	}
 	if got := unseenLine(3, 497); got != "NOTE: events never seen in an output: 3 of 500 (not in the percentiles above)" {
 		t.Errorf("3 unseen: %q", got)
-	}
-}
-
-// committedRecords delivers committed and non-transactional records, not
-// aborted ones or markers, and moves the position past every complete
-// batch.
-func TestCommittedRecords(t *testing.T) {
-	rec := func(delta int64, v string) *sarama.Record {
-		return &sarama.Record{OffsetDelta: delta, Key: []byte("k"), Value: []byte(v),
-			Headers: []*sarama.RecordHeader{{Key: []byte("eddy-id"), Value: []byte(v)}}}
-	}
-	marker := func(abort bool) []*sarama.Record {
-		k := []byte{0, 0, 0, 1}
-		if abort {
-			k[3] = 0
-		}
-		return []*sarama.Record{{Key: k, Value: []byte{0, 0, 0, 0, 0, 0}}}
-	}
-	batch := func(first int64, pid int64, txn, control bool, recs ...*sarama.Record) *sarama.Records {
-		return &sarama.Records{RecordBatch: &sarama.RecordBatch{FirstOffset: first, LastOffsetDelta: int32(len(recs) - 1),
-			ProducerID: pid, IsTransactional: txn, Control: control, Records: recs}}
-	}
-	blk := &sarama.FetchResponseBlock{
-		AbortedTransactions: []*sarama.AbortedTransaction{{ProducerID: 2, FirstOffset: 3}},
-		RecordsSet: []*sarama.Records{
-			batch(0, 1, true, false, rec(0, "c0"), rec(1, "c1")), // committed at 2
-			batch(2, 1, true, true, marker(false)...),
-			batch(3, 2, true, false, rec(0, "a3"), rec(1, "a4")), // aborted at 5
-			batch(5, 2, true, true, marker(true)...),
-			batch(6, 3, false, false, rec(0, "n6")), // not transactional
-			batch(7, 1, true, false, rec(0, "c7")),  // committed by a later marker
-			{RecordBatch: &sarama.RecordBatch{FirstOffset: 8, PartialTrailingRecord: true}},
-		},
-	}
-	values := func(ms []*sarama.ConsumerMessage) []string {
-		var vs []string
-		for _, m := range ms {
-			vs = append(vs, fmt.Sprintf("%d:%s", m.Offset, m.Value))
-		}
-		return vs
-	}
-	for _, tc := range []struct {
-		name       string
-		pos, end   int64
-		want       []string
-		next       int64
-		partialOut bool
-	}{
-		{"all", 0, 100, []string{"0:c0", "1:c1", "6:n6", "7:c7"}, 8, false},
-		{"to the end", 0, 7, []string{"0:c0", "1:c1", "6:n6"}, 8, false},
-		{"from inside a batch", 1, 100, []string{"1:c1", "6:n6", "7:c7"}, 8, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			msgs, next, cut := committedRecords("t", 0, blk, tc.pos, tc.end)
-			if got := values(msgs); !slices.Equal(got, tc.want) || next != tc.next || cut != tc.partialOut {
-				t.Errorf("got %v, next %d, cut %t; want %v, next %d, cut %t", got, next, cut, tc.want, tc.next, tc.partialOut)
-			}
-		})
-	}
-	// A response holding only a batch cut by the fetch size: the position
-	// stays, and the caller fetches more bytes.
-	only := &sarama.FetchResponseBlock{RecordsSet: blk.RecordsSet[6:]}
-	if msgs, next, cut := committedRecords("t", 0, only, 8, 100); len(msgs) != 0 || next != 8 || !cut {
-		t.Errorf("partial only: %d records, next %d, cut %t", len(msgs), next, cut)
-	}
-	m, _, _ := committedRecords("t", 0, blk, 0, 1)
-	if len(m) != 1 || string(m[0].Headers[0].Value) != "c0" || m[0].Partition != 0 || m[0].Topic != "t" {
-		t.Errorf("record 0: %+v", m)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/eddy-streams/eddy/internal/kafkaread"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
 	"github.com/eddy-streams/eddy/statedb"
@@ -510,7 +511,7 @@ func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 		for pending := true; pending; {
 			pending = false
 			for part := range int32(cfg.partitions) {
-				lso, err := lastStableOffset(k.client, st.Topics[0], part)
+				lso, err := kafkaread.LastStableOffset(k.client, st.Topics[0], part)
 				if err != nil {
 					return nil, err
 				}

@@ -65,7 +65,7 @@
 //
 // After each scenario the parent reads its output topic read_committed,
 // with raw fetches that track their position and end exactly at each
-// partition's last stable offset (committed.go; a PartitionConsumer
+// partition's last stable offset (committed.go over internal/kafkaread; a PartitionConsumer
 // cannot tell when it got there). Records repeating an earlier record's
 // eddy-id header (possible in g, without transactions) are counted once
 // if identical and are an error if not. Each window's key, start, end,

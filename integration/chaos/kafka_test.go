@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/eddy-streams/eddy/integration/testenv"
+	"github.com/eddy-streams/eddy/internal/kafkaread"
 )
 
 // kafka is the test's view of the cluster: one client and one admin.
@@ -44,7 +45,7 @@ func (k *kafka) close() { _ = k.admin.Close() } // closes the client too
 func (k *kafka) ends(topic string, parts int32) (map[int32]int64, error) {
 	out := map[int32]int64{}
 	for p := range parts {
-		off, err := testenv.LastStableOffset(k.client, topic, p)
+		off, err := kafkaread.LastStableOffset(k.client, topic, p)
 		if err != nil {
 			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p, err)
 		}
@@ -60,7 +61,7 @@ func (k *kafka) offsets(topic string, parts int32) string {
 	var b []byte
 	for p := range parts {
 		first, ferr := k.client.GetOffset(topic, p, sarama.OffsetOldest)
-		lso, lerr := testenv.LastStableOffset(k.client, topic, p)
+		lso, lerr := kafkaread.LastStableOffset(k.client, topic, p)
 		hwm, herr := k.client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err := errors.Join(ferr, lerr, herr); err != nil {
 			b = fmt.Appendf(b, " %d: %v;", p, err)
@@ -102,7 +103,7 @@ func (k *kafka) committed(group, topic string, parts int32) (map[int32]int64, er
 
 // readTopic reads every committed record of topic below the given end
 // offsets (from ends), as a read_committed consumer sees them
-// (testenv.FetchCommitted).
+// (kafkaread.Committed).
 func (k *kafka) readTopic(topic string, ends map[int32]int64, timeout time.Duration) ([]*sarama.ConsumerMessage, error) {
 	parts := make([]int32, 0, len(ends))
 	for p := range ends {
@@ -116,7 +117,7 @@ func (k *kafka) readTopic(topic string, ends map[int32]int64, timeout time.Durat
 		if err != nil {
 			return nil, fmt.Errorf("earliest offset of %s/%d: %w", topic, p, err)
 		}
-		msgs, err := testenv.FetchCommitted(k.client, topic, p, start, ends[p], deadline)
+		msgs, err := kafkaread.Committed(k.client, topic, p, start, ends[p], deadline)
 		if err != nil {
 			return nil, err
 		}

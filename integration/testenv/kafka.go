@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/eddy-streams/eddy/internal/kafkaread"
 )
 
 // topicTimeout bounds creating a topic and waiting for its metadata.
@@ -129,7 +131,7 @@ func Group(t testing.TB) string {
 
 // ReadCommitted reads every committed record of topic below its last
 // stable offsets at the time of the call, as a read_committed consumer sees
-// them, sorted by partition and offset (FetchCommitted reads each
+// them, sorted by partition and offset (kafkaread.Committed reads each
 // partition).
 func ReadCommitted(t testing.TB, brokers []string, topic string, timeout time.Duration) []*sarama.ConsumerMessage {
 	t.Helper()
@@ -145,7 +147,7 @@ func ReadCommitted(t testing.TB, brokers []string, topic string, timeout time.Du
 	deadline := time.Now().Add(timeout)
 	var all []*sarama.ConsumerMessage
 	for _, p := range parts {
-		lso, err := LastStableOffset(client, topic, p)
+		lso, err := kafkaread.LastStableOffset(client, topic, p)
 		if err != nil {
 			t.Fatalf("last stable offset of %s/%d: %v", topic, p, err)
 		}
@@ -153,7 +155,7 @@ func ReadCommitted(t testing.TB, brokers []string, topic string, timeout time.Du
 		if err != nil {
 			t.Fatalf("earliest offset of %s/%d: %v", topic, p, err)
 		}
-		msgs, err := FetchCommitted(client, topic, p, first, lso, deadline)
+		msgs, err := kafkaread.Committed(client, topic, p, first, lso, deadline)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,28 +168,4 @@ func ReadCommitted(t testing.TB, brokers []string, topic string, timeout time.Du
 		return all[i].Offset < all[j].Offset
 	})
 	return all
-}
-
-// LastStableOffset is the offset below which every transaction of the
-// partition is decided (committed or aborted): the end offset a
-// read_committed consumer sees.
-func LastStableOffset(client sarama.Client, topic string, p int32) (int64, error) {
-	b, err := client.Leader(topic, p)
-	if err != nil {
-		return 0, err
-	}
-	req := &sarama.OffsetRequest{Version: 2, IsolationLevel: sarama.ReadCommitted}
-	req.AddBlock(topic, p, sarama.OffsetNewest, 1)
-	resp, err := b.GetAvailableOffsets(req)
-	if err != nil {
-		return 0, err
-	}
-	blk := resp.GetBlock(topic, p)
-	if blk == nil {
-		return 0, errors.New("no offset in the response")
-	}
-	if blk.Err != sarama.ErrNoError {
-		return 0, blk.Err
-	}
-	return blk.Offset, nil
 }
