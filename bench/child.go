@@ -403,6 +403,28 @@ func newBenchWorker(ctx context.Context, cfg *config, p *pipeline.Pipeline, back
 	return w, cs, nil
 }
 
+// waitStored waits until the store holds, for each partition of topic in
+// last, an offset watermark of at least last[partition], calling check
+// (the deadline, the worker's health) between polls.
+func waitStored(ctx context.Context, cs *countingStore, topic string, last map[int32]int64, check func() error) error {
+	for part, want := range last {
+		for {
+			c, err := cs.Inspect(ctx, statedb.Partition{Topic: topic, Partition: part})
+			if err != nil {
+				return fmt.Errorf("inspect %s/%d: %w", topic, part, err)
+			}
+			if c.Offset >= want {
+				break
+			}
+			if err := check(); err != nil {
+				return err
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nil
+}
+
 func scenarioBackend(s string) string {
 	switch s {
 	case "d", "f", "g", "h", "latency":
@@ -481,58 +503,32 @@ func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 		time.Sleep(time.Millisecond)
 	}
 	// Every partition's last offset persisted.
-	for pending := true; pending; {
-		pending = false
-		for part, end := range ends {
-			if end == 0 {
-				continue
-			}
-			c, err := cs.Inspect(ctx, statedb.Partition{Topic: cfg.topic, Partition: part})
-			if err != nil {
-				return nil, fmt.Errorf("inspect %s/%d: %w", cfg.topic, part, err)
-			}
-			if c.Offset < end-1 {
-				pending = true
-				break
-			}
+	last := map[int32]int64{}
+	for part, end := range ends {
+		if end > 0 {
+			last[part] = end - 1
 		}
-		if pending {
-			if err := check(); err != nil {
-				return nil, err
-			}
-			time.Sleep(time.Millisecond)
-		}
+	}
+	if err := waitStored(ctx, cs, cfg.topic, last, check); err != nil {
+		return nil, err
 	}
 	// Behind a repartition (i): every internal partition's last record
 	// persisted too. Once the source partitions are, every internal
 	// transaction is committed; the last record of a partition is then
 	// just below its last transaction's marker, at LSO-2.
 	for _, st := range p.Stages()[1:] {
-		for pending := true; pending; {
-			pending = false
-			for part := range int32(cfg.partitions) {
-				lso, err := kafkaread.LastStableOffset(k.client, st.Topics[0], part)
-				if err != nil {
-					return nil, err
-				}
-				if lso == 0 {
-					continue
-				}
-				c, err := cs.Inspect(ctx, statedb.Partition{Topic: st.Topics[0], Partition: part})
-				if err != nil {
-					return nil, fmt.Errorf("inspect %s/%d: %w", st.Topics[0], part, err)
-				}
-				if c.Offset < lso-2 {
-					pending = true
-					break
-				}
+		last := map[int32]int64{}
+		for part := range int32(cfg.partitions) {
+			lso, err := kafkaread.LastStableOffset(k.client, st.Topics[0], part)
+			if err != nil {
+				return nil, err
 			}
-			if pending {
-				if err := check(); err != nil {
-					return nil, err
-				}
-				time.Sleep(time.Millisecond)
+			if lso > 0 {
+				last[part] = lso - 2
 			}
+		}
+		if err := waitStored(ctx, cs, st.Topics[0], last, check); err != nil {
+			return nil, err
 		}
 	}
 	took := time.Since(start)
