@@ -408,21 +408,30 @@ func (c *checker) processor(path string, p *ProcessorConfig) {
 	}
 }
 
+// stepName defaults a named step's name to "step<i>" and checks it: its
+// form, and that no earlier step has it (names: name -> line). It reports
+// whether the name is well formed.
+func (c *checker) stepName(path string, i int, name *string, names map[string]int) bool {
+	if *name == "" {
+		*name = "step" + strconv.Itoa(i)
+	}
+	if !aggNameRe.MatchString(*name) {
+		c.fail(path+".name", "%q: use 1-100 letters, digits, '-', '_' and '.'", *name)
+		return false
+	}
+	if first, dup := names[*name]; dup {
+		c.fail(path+".name", "duplicate step name %q (first used on line %d)", *name, first)
+	}
+	names[*name] = c.d.node(path + ".name").Line
+	return true
+}
+
 func (c *checker) repartition(path string, i int, r *RepartitionConfig, names map[string]int) {
 	if r == nil {
 		c.fail(path, "want a mapping with key (and optionally name, partitions, router)")
 		return
 	}
-	if r.Name == "" {
-		r.Name = "step" + strconv.Itoa(i)
-	}
-	if !aggNameRe.MatchString(r.Name) {
-		c.fail(path+".name", "%q: use 1-100 letters, digits, '-', '_' and '.'", r.Name)
-	} else {
-		if first, dup := names[r.Name]; dup {
-			c.fail(path+".name", "duplicate step name %q (first used on line %d)", r.Name, first)
-		}
-		names[r.Name] = c.d.node(path + ".name").Line
+	if c.stepName(path, i, &r.Name, names) {
 		topic := InternalTopic(c.spec.Name, r.Name)
 		c.notSource(path+".name", topic)
 		if k := c.spec.Sink; k != nil && k.Topic == topic {
@@ -448,18 +457,7 @@ func (c *checker) aggregate(path string, i int, a *AggregateConfig, names map[st
 		c.fail(path, "want a mapping with key, window and values")
 		return
 	}
-	if a.Name == "" {
-		a.Name = "step" + strconv.Itoa(i)
-	}
-	if !aggNameRe.MatchString(a.Name) {
-		c.fail(path+".name", "%q: use 1-100 letters, digits, '-', '_' and '.'", a.Name)
-	} else {
-		line := c.d.node(path + ".name").Line
-		if first, dup := names[a.Name]; dup {
-			c.fail(path+".name", "duplicate step name %q (first used on line %d)", a.Name, first)
-		}
-		names[a.Name] = line
-	}
+	c.stepName(path, i, &a.Name, names)
 	if a.Key == "" {
 		c.missing(path + ".key")
 	}
