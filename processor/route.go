@@ -20,10 +20,12 @@ func (w *Worker) partitioner() sarama.PartitionerConstructor {
 	if w.p.Sink != nil {
 		sinkTopic, policy = w.p.Sink.Topic, w.p.Sink.Router
 	}
-	hash, _ := route.New(route.Hash)
-	sinkRouter, err := route.New(policy)
-	if err != nil {
-		sinkRouter = hash // pipeline validation admits known policies only
+	hash, _ := route.NewPlacer(route.Hash)
+	sinkRouter := routed{hash, false}
+	if policy != route.Multicast {
+		if pl, err := route.NewPlacer(policy); err == nil { // validation admits known policies only
+			sinkRouter = routed{pl, policy == route.RoundRobin}
+		}
 	}
 	internal := map[string]bool{}
 	for _, s := range w.stages[1:] {
@@ -34,18 +36,23 @@ func (w *Worker) partitioner() sarama.PartitionerConstructor {
 		case internal[topic]:
 			return sarama.NewManualPartitioner(topic) // repartOp and the markers choose
 		case topic != sinkTopic:
-			return routed{hash}
+			return routed{hash, false}
 		case policy == route.Multicast:
 			return sarama.NewManualPartitioner(topic)
 		}
-		return routed{sinkRouter}
+		return sinkRouter
 	}
 }
 
-// routed is a sarama.Partitioner over a route.Router.
-type routed struct{ r route.Router }
+// routed is a sarama.Partitioner over a route.Placer. The eddy-id header
+// is read only when the placement needs it (byID, or a keyless record):
+// for a keyed record routed by hash, placing it allocates nothing.
+type routed struct {
+	p    route.Placer
+	byID bool
+}
 
-func (p routed) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+func (r routed) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
 	var key []byte
 	if m.Key != nil {
 		k, err := m.Key.Encode()
@@ -55,14 +62,15 @@ func (p routed) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
 		key = k
 	}
 	var id string
-	for _, h := range m.Headers {
-		if bytes.Equal(h.Key, idHeaderBytes) {
-			id = string(h.Value)
-			break
+	if key == nil || r.byID {
+		for _, h := range m.Headers {
+			if bytes.Equal(h.Key, idHeaderBytes) {
+				id = string(h.Value)
+				break
+			}
 		}
 	}
-	var one [1]int32
-	return p.r.Route(one[:0], key, id, n)[0], nil
+	return r.p.Place(key, id, n), nil
 }
 
 // RequiresConsistency: a record waits for its partition's leader rather

@@ -74,6 +74,26 @@ func New(p Policy) (Router, error) {
 	return nil, fmt.Errorf("route: unknown policy %q (want one of %s)", string(p), strings.Join(names, ", "))
 }
 
+// Placer is a Router of one partition per record: every policy but
+// multicast. Place returns what Route would append, without a slice.
+type Placer interface {
+	Router
+	Place(key []byte, id string, n int32) int32
+}
+
+// NewPlacer returns the Placer of policy p; multicast has none.
+func NewPlacer(p Policy) (Placer, error) {
+	r, err := New(p)
+	if err != nil {
+		return nil, err
+	}
+	pl, ok := r.(Placer)
+	if !ok {
+		return nil, fmt.Errorf("route: %s places a record on every partition, not on one", p)
+	}
+	return pl, nil
+}
+
 // CopyID is the ID of the copy of a multicast record with ID id on
 // partition p: distinct per partition, the same on every replay.
 func CopyID(id string, p int32) string {
@@ -124,17 +144,25 @@ func HashPartition(key []byte, n int32) int32 {
 
 type hashRouter struct{}
 
-func (hashRouter) Route(dst []int32, key []byte, id string, n int32) []int32 {
+func (r hashRouter) Route(dst []int32, key []byte, id string, n int32) []int32 {
+	return append(dst, r.Place(key, id, n))
+}
+
+func (hashRouter) Place(key []byte, id string, n int32) int32 {
 	if key == nil {
-		return append(dst, HashPartition([]byte(id), n))
+		return HashPartition([]byte(id), n)
 	}
-	return append(dst, HashPartition(key, n))
+	return HashPartition(key, n)
 }
 
 type spreadRouter struct{}
 
-func (spreadRouter) Route(dst []int32, _ []byte, id string, n int32) []int32 {
-	return append(dst, HashPartition([]byte(id), n))
+func (r spreadRouter) Route(dst []int32, key []byte, id string, n int32) []int32 {
+	return append(dst, r.Place(key, id, n))
+}
+
+func (spreadRouter) Place(_ []byte, id string, n int32) int32 {
+	return HashPartition([]byte(id), n)
 }
 
 type multicastRouter struct{}
@@ -148,11 +176,15 @@ func (multicastRouter) Route(dst []int32, _ []byte, _ string, n int32) []int32 {
 
 type jumpRouter struct{}
 
-func (jumpRouter) Route(dst []int32, key []byte, id string, n int32) []int32 {
+func (r jumpRouter) Route(dst []int32, key []byte, id string, n int32) []int32 {
+	return append(dst, r.Place(key, id, n))
+}
+
+func (jumpRouter) Place(key []byte, id string, n int32) int32 {
 	if key == nil {
 		key = []byte(id)
 	}
-	return append(dst, Jump(hash64(key), n))
+	return Jump(hash64(key), n)
 }
 
 // Jump is the jump consistent hash of Lamping and Veach ("A Fast, Minimal
