@@ -142,7 +142,7 @@ type upstream struct {
 	since    time.Time            // when the task started
 }
 
-// isMarker reports whether m is a watermark marker, and applies it.
+// marker reports whether m is a watermark marker, and applies it.
 func (u *upstream) marker(m *sarama.ConsumerMessage) bool {
 	var from string
 	var wm int64
@@ -158,7 +158,7 @@ func (u *upstream) marker(m *sarama.ConsumerMessage) bool {
 	if !found {
 		return false
 	}
-	if wm > u.wm[from] || u.wm[from] == 0 {
+	if cur, ok := u.wm[from]; !ok || wm > cur {
 		u.wm[from] = wm
 	}
 	u.seen[from] = time.Now()
@@ -188,8 +188,9 @@ func (u *upstream) min(idle time.Duration) int64 {
 	return out
 }
 
-// encode writes the upstream watermarks for the partition metadata:
-// sorted "<from>\x00<wm varint>" entries.
+// encode writes the upstream watermarks for the partition metadata, in
+// order of upstream partition: per entry, the length of "<topic>/<n>"
+// (uvarint), the name, and its watermark (varint).
 func (u *upstream) encode(dst []byte) []byte {
 	keys := make([]string, 0, len(u.wm))
 	for k := range u.wm {

@@ -564,7 +564,9 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 			t.poison(rec, step, err)
 			continue
 		}
-		rec.wm = t.wm.Current() // (the source path stamps it in advance)
+		if t.up != nil {
+			rec.wm = t.wm.Current() // markers move it within the batch; advance stamps source records
+		}
 		recs = append(recs, rec)
 	}
 	recs, err := t.dedup(ctx, recs)
