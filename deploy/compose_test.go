@@ -591,7 +591,7 @@ func TestComposeCascade(t *testing.T) {
 	}
 
 	t.Run("stage 2 reads stage 1", func(t *testing.T) {
-		if enrich.Sink == nil || !equalStrings(aggregate.Spec.Source.Topics, []string{enrich.Sink.Topic}) {
+		if enrich.Sink == nil || !equalStrings(aggregate.Spec.Source.Topics, []string{enrich.Sink.Topics[0]}) {
 			t.Fatalf("aggregate reads %v; want enrich's sink", aggregate.Spec.Source.Topics)
 		}
 		if enrich.Sink.Router != "hash" || enrich.Spec.Sink.Key != "" {
@@ -623,8 +623,8 @@ func TestComposeCascade(t *testing.T) {
 			t.Errorf("cascade-producer writes %q, not enrich's source %v", topic, enrich.Spec.Source.Topics)
 		}
 		res := service(t, proj, "cascade-results")
-		if !containsString(res.Command, aggregate.Sink.Topic) || !containsString(res.Command, "read_committed") {
-			t.Errorf("cascade-results runs %v; want a read_committed consumer of %s", res.Command, aggregate.Sink.Topic)
+		if !containsString(res.Command, aggregate.Sink.Topics[0]) || !containsString(res.Command, "read_committed") {
+			t.Errorf("cascade-results runs %v; want a read_committed consumer of %s", res.Command, aggregate.Sink.Topics[0])
 		}
 		for _, name := range []string{"cascade-producer", "cascade-results"} {
 			if d := service(t, proj, name).DependsOn["kafka-init"]; d.Condition != types.ServiceConditionCompletedSuccessfully {
@@ -734,7 +734,7 @@ func TestComposeCascadeProducerFeedsStages(t *testing.T) {
 		if err != nil {
 			t.Fatalf("line %d: stage 2 decode: %v", i+1, err)
 		}
-		v2 := &pipeline.Vars{Event: ev2, Key: v.Key, Topic: enrich.Sink.Topic, Timestamp: time.Now()}
+		v2 := &pipeline.Vars{Event: ev2, Key: v.Key, Topic: enrich.Sink.Topics[0], Timestamp: time.Now()}
 		if ts, err := aggregate.Source.TimeFor(v2); err != nil || time.Since(ts) > time.Minute || time.Since(ts) < -time.Minute {
 			t.Fatalf("line %d: stage 2 event time %v (%v); want now", i+1, ts, err)
 		}

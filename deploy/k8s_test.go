@@ -913,7 +913,7 @@ func TestK8sCascade(t *testing.T) {
 		})
 	}
 	enrich, aggregate := stages[0].pipe, stages[1].pipe
-	if enrich.Sink == nil || !equalStrings(aggregate.Spec.Source.Topics, []string{enrich.Sink.Topic}) {
+	if enrich.Sink == nil || !equalStrings(aggregate.Spec.Source.Topics, []string{enrich.Sink.Topics[0]}) {
 		t.Errorf("stage 2 reads %v; want stage 1's sink", aggregate.Spec.Source.Topics)
 	}
 }

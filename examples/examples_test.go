@@ -38,7 +38,7 @@ func TestExamples(t *testing.T) {
 			for i, p := range ps[1:] {
 				var fed bool
 				for _, up := range ps[:i+1] {
-					fed = fed || (up.Sink != nil && slices.Contains(p.Spec.Source.Topics, up.Sink.Topic))
+					fed = fed || (up.Sink != nil && slices.Contains(p.Spec.Source.Topics, up.Sink.Topics[0]))
 				}
 				if !fed {
 					t.Errorf("%s reads %v, which no earlier stage writes", ex.Pipelines[i+1].Path, p.Spec.Source.Topics)

@@ -206,7 +206,7 @@ func secRunWorker(t *testing.T, p *pipeline.Pipeline, cfg *sarama.Config, n int,
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 
-	got := secRead(t, p.Spec.Kafka.Brokers, cfg, p.Sink.Topic, n, 60*time.Second)
+	got := secRead(t, p.Spec.Kafka.Brokers, cfg, p.Sink.Topics[0], n, 60*time.Second)
 	cancel()
 	select {
 	case err := <-done:

@@ -28,6 +28,7 @@ type checker struct {
 	env   *cel.Env
 	lines [][]byte // data split into lines, made on first use
 	subs  map[*yaml.Node][]subst
+	outs  map[string]output // the topics the pipeline writes, by name
 
 	kafkaVersion sarama.KafkaVersion
 }
@@ -86,7 +87,10 @@ func (c *checker) run() *Pipeline {
 		}
 	}
 	if k := s.Sink; k != nil {
-		p.Sink = &Sink{Topic: k.Topic, Router: route.Policy(k.Router), Format: k.Format}
+		p.Sink = &Sink{Topics: k.Topics, Router: route.Policy(k.Router), Format: k.Format}
+		if k.Topic != "" {
+			p.Sink.Topics = []string{k.Topic}
+		}
 		if k.Key != "" {
 			p.Sink.Key = c.expr("sink.key", k.Key, 0, keyKinds, "string or int")
 		}
@@ -123,7 +127,7 @@ func (c *checker) fields(path string, fes FieldExprs) []Field {
 func (c *checker) aggregateExprs(path string, a *AggregateConfig) *Aggregate {
 	out := &Aggregate{Name: a.Name, Emit: a.Emit, Retention: a.Retention}
 	if a.Late != nil {
-		out.LateTopic = a.Late.Topic
+		out.LateTopic, out.LateRouter = a.Late.Topic, route.Policy(a.Late.Router)
 	}
 	w := a.Window
 	switch {

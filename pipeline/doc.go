@@ -275,7 +275,8 @@
 // # sink
 //
 //	sink:
-//	  topic: clicks-out        # required
+//	  topic: clicks-out        # required, or topics
+//	  topics: [a, b]           # instead of topic: a copy of every output on each
 //	  key: event.user_id       # CEL, string or int; default: the record's current key
 //	  router: hash             # hash (default) | consistent-hash | round-robin | multicast
 //	  format: json             # json (default) | raw
@@ -291,7 +292,18 @@
 // from the next claim of each source partition on). A keyless record is
 // placed by its ID. partitioner is router's old name: its old values
 // random and roundrobin now mean round-robin (a random or rotating choice
-// is not replay-stable). Dead-letter and late topics are routed by hash.
+// is not replay-stable).
+//
+// topics multicasts to topics: every output goes to each topic listed,
+// placed on its partitions by router (multicast copies it again to every
+// partition), each copy with an ID of its own, "<id>@<topic>" (then
+// "#<partition>" under multicast), so a reader merging the topics and
+// deduplicating by ID keeps every copy.
+//
+// dead_letter.router and aggregate.late.router place dead letters and late
+// events: hash (default; of the event's source key, a keyless one by its
+// ID), consistent-hash or round-robin (by ID, an even spread whatever the
+// keys). Two fields naming the same topic must agree on its router.
 //
 // Without a sink the pipeline only keeps aggregates in the store (or feeds
 // custom processors); a pipeline with neither a sink nor an aggregate or

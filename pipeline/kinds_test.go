@@ -79,7 +79,7 @@ func TestRepartitionConfig(t *testing.T) {
 	}
 	// The internal topic may not be the sink.
 	_, err = Parse("p.yaml", []byte("name: shop\nkafka: {brokers: [k:9092]}\nsource: {topics: [orders]}\nsink: {topic: eddy-shop-x}\nsteps:\n  - repartition: {name: x, key: key}\n"))
-	if err == nil || !strings.Contains(err.Error(), `its internal topic "eddy-shop-x" is the sink topic`) {
+	if err == nil || !strings.Contains(err.Error(), `its internal topic "eddy-shop-x" is a sink topic`) {
 		t.Errorf("internal topic = sink: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestLoadFull(t *testing.T) {
 	if s.DeadLetter == nil || s.DeadLetter.Topic != "clicks-dlq" {
 		t.Errorf("DeadLetter = %+v", s.DeadLetter)
 	}
-	if s.Sink == nil || *s.Sink != (SinkConfig{Topic: "clicks-out", Key: "event.user", Router: PartitionerRoundRobin, Format: FormatJSON}) {
+	if s.Sink == nil || !reflect.DeepEqual(*s.Sink, SinkConfig{Topic: "clicks-out", Key: "event.user", Router: PartitionerRoundRobin, Format: FormatJSON}) {
 		t.Errorf("Sink = %+v", s.Sink)
 	}
 
@@ -130,7 +131,7 @@ func TestLoadFull(t *testing.T) {
 	if a := p.Steps[7].Aggregate; a.Name != "step7" || a.Window != (WindowSpec{Kind: Session, Gap: 30 * time.Minute}) {
 		t.Errorf("session aggregate = %+v", a)
 	}
-	if p.Sink.Topic != "clicks-out" || p.Sink.Key.Text != "event.user" || p.Sink.Router != route.RoundRobin {
+	if !slices.Equal(p.Sink.Topics, []string{"clicks-out"}) || p.Sink.Key.Text != "event.user" || p.Sink.Router != route.RoundRobin {
 		t.Errorf("Sink = %+v", p.Sink)
 	}
 }
@@ -371,6 +372,26 @@ func TestErrors(t *testing.T) {
 			[]wantErr{{7, 16, "sink.partitioner", "set sink.router only: partitioner is its old name"}}},
 		{"router with an old partitioner value", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsink:\n  topic: out\n  router: random\n", nil,
 			[]wantErr{{6, 11, "sink.router", `"random" is an old sink.partitioner value: use round-robin`}}},
+		{"sink topics", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsink:\n  topics: [a, in, a, 'b c']\n", nil,
+			[]wantErr{
+				{5, 15, "sink.topics[1]", "is also a source topic"},
+				{5, 19, "sink.topics[2]", `topic "a" is listed twice (also sink.topics[0])`},
+				{5, 22, "sink.topics[3]", `"b c" is not a valid topic name`},
+			}},
+		{"sink topic and topics", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsink: {topic: a, topics: [b]}\n", nil,
+			[]wantErr{{4, 26, "sink.topics", "set sink.topic or sink.topics, not both"}}},
+		{"sink without topic", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\nsink: {topics: []}\n", nil,
+			[]wantErr{{4, 16, "sink.topics", "want at least one topic"}}},
+		{"side routers", "name: t\nkafka: {brokers: [k:9092]}\nsource: {topics: [in]}\ndead_letter: {topic: dl, router: multicast}\n" +
+			"steps:\n  - aggregate:\n      key: key\n      window: {tumbling: 1m}\n      values: {n: count()}\n      late: {topic: out, router: random}\n" +
+			"  - aggregate:\n      key: key\n      window: {tumbling: 1m}\n      values: {n: count()}\n      late: {topic: out, router: round-robin}\n" +
+			"sink: {topic: out}\n", nil,
+			[]wantErr{
+				{4, 34, "dead_letter.router", "multicast copies a result to every partition; a dead letter or late event goes to one"},
+				{10, 34, "steps[0].aggregate.late.router", `"random" is not replay-stable: use round-robin`},
+				{15, 21, "steps[1].aggregate.late.topic", `topic "out" is also steps[0].aggregate.late.topic, routed by random: one topic has one router, here round-robin`},
+				{16, 15, "sink.topic", `topic "out" is also steps[0].aggregate.late.topic, routed by random: one topic has one router, here hash`},
+			}},
 		{"yaml syntax", "name: t\nkafka: {brokers: [k:9092\n", nil,
 			[]wantErr{{2, 0, "", "invalid YAML"}}},
 		{"empty file", "# nothing\n", nil,

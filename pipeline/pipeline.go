@@ -167,6 +167,8 @@ type Aggregate struct {
 	Emit   Emit       // when results are emitted
 	// LateTopic receives late events; "" means count and drop them.
 	LateTopic string
+	// LateRouter places late events on LateTopic's partitions.
+	LateRouter route.Policy
 	// Retention is extra state lifetime after a window's end + grace.
 	Retention time.Duration
 }
@@ -226,7 +228,9 @@ type AggValue struct {
 
 // Sink is the compiled sink section.
 type Sink struct {
-	Topic string // the output topic
+	// Topics are the output topics: every output goes to each (one, unless
+	// sink.topics multicasts).
+	Topics []string
 	// Key computes the output key; nil means the record's current key.
 	Key    *Expr
 	Router route.Policy // how output partitions are chosen

@@ -197,6 +197,10 @@ type FlushConfig struct {
 type DeadLetterConfig struct {
 	// Topic receives failed events with error headers. Required.
 	Topic string `yaml:"topic"`
+	// Router places each dead letter on a partition: hash (of the event's
+	// source key; a keyless one by its ID), consistent-hash or
+	// round-robin. Default hash.
+	Router Partitioner `yaml:"router"`
 }
 
 // StepConfig is one item of steps: exactly one of its fields is set.
@@ -291,12 +295,19 @@ type WindowConfig struct {
 type LateConfig struct {
 	// Topic receives late events. Required.
 	Topic string `yaml:"topic"`
+	// Router places each late event on a partition, as dead_letter.router.
+	// Default hash.
+	Router Partitioner `yaml:"router"`
 }
 
 // SinkConfig is the sink section.
 type SinkConfig struct {
-	// Topic is the output topic. Required.
+	// Topic is the output topic. Set it or Topics.
 	Topic string `yaml:"topic"`
+	// Topics multicasts to topics: every output goes to each of them,
+	// placed on its partitions by Router, each copy with an ID of its own
+	// (route.TopicCopyID). Set it or Topic.
+	Topics []string `yaml:"topics"`
 	// Key is a CEL expression (string or int) giving the output record's key.
 	// Default: the record's current key.
 	Key string `yaml:"key"`

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -143,14 +144,24 @@ func (c *checker) validate() {
 	c.positive("flush.interval", &s.Flush.Interval, DefaultFlushInterval)
 	c.positive("flush.shutdown_timeout", &s.Flush.ShutdownTimeout, DefaultShutdownTimeout)
 	if dl := s.DeadLetter; dl != nil {
-		c.topic("dead_letter.topic", dl.Topic)
-		c.notSource("dead_letter.topic", dl.Topic)
+		c.sideRouter("dead_letter.router", &dl.Router)
+		c.output("dead_letter.topic", dl.Topic, dl.Router)
 	}
 	c.steps()
 	if k := s.Sink; k != nil {
-		c.topic("sink.topic", k.Topic)
-		c.notSource("sink.topic", k.Topic)
 		c.router(k)
+		switch {
+		case k.Topic != "" && len(k.Topics) > 0:
+			c.fail("sink.topics", "set sink.topic or sink.topics, not both")
+		case len(k.Topics) > 0:
+			for i, t := range k.Topics {
+				c.output(indexPath("sink.topics", i), t, k.Router)
+			}
+		case c.d.has("sink.topics"):
+			c.fail("sink.topics", "want at least one topic")
+		default:
+			c.output("sink.topic", k.Topic, k.Router)
+		}
 		if k.Format == "" {
 			k.Format = FormatJSON
 		}
@@ -165,6 +176,49 @@ func (c *checker) validate() {
 		if !effect {
 			c.fail("", "the pipeline has no effect: add a sink, or an aggregate or processor step")
 		}
+	}
+}
+
+// output is a topic the pipeline writes (at path), placed by router: a
+// valid name, not a source topic, and, when two fields name the same
+// topic, the same router, since one topic has one placement.
+func (c *checker) output(path, topic string, router Partitioner) {
+	c.topic(path, topic)
+	c.notSource(path, topic)
+	if topic == "" {
+		return
+	}
+	if c.outs == nil {
+		c.outs = map[string]output{}
+	}
+	prev, seen := c.outs[topic]
+	switch {
+	case !seen:
+		c.outs[topic] = output{path, router}
+	case strings.HasPrefix(path, "sink.topics") && strings.HasPrefix(prev.path, "sink.topics"):
+		c.fail(path, "topic %q is listed twice (also %s)", topic, prev.path)
+	case prev.router != router:
+		c.fail(path, "topic %q is also %s, routed by %s: one topic has one router, here %s", topic, prev.path, prev.router, router)
+	}
+}
+
+// output is a topic the pipeline writes: where it is named, and its router.
+type output struct {
+	path   string
+	router Partitioner
+}
+
+// sideRouter settles the router of a dead-letter or late topic: each
+// event goes to one partition, placed by the same functions as the sink's
+// (hash of the source key by default), so multicast has no meaning there.
+func (c *checker) sideRouter(path string, r *Partitioner) {
+	switch *r {
+	case "":
+		*r = PartitionerHash
+	case PartitionerMulticast:
+		c.fail(path, "multicast copies a result to every partition; a dead letter or late event goes to one: use hash, consistent-hash or round-robin")
+	case PartitionerRandom, PartitionerOldRoundRobin:
+		c.fail(path, "%q is not replay-stable: use round-robin", string(*r))
 	}
 }
 
@@ -434,8 +488,8 @@ func (c *checker) repartition(path string, i int, r *RepartitionConfig, names ma
 	if c.stepName(path, i, &r.Name, names) {
 		topic := InternalTopic(c.spec.Name, r.Name)
 		c.notSource(path+".name", topic)
-		if k := c.spec.Sink; k != nil && k.Topic == topic {
-			c.fail(path+".name", "its internal topic %q is the sink topic", topic)
+		if k := c.spec.Sink; k != nil && (k.Topic == topic || slices.Contains(k.Topics, topic)) {
+			c.fail(path+".name", "its internal topic %q is a sink topic", topic)
 		}
 	}
 	if r.Key == "" {
@@ -504,8 +558,8 @@ func (c *checker) aggregate(path string, i int, a *AggregateConfig, names map[st
 		a.Emit = EmitOnClose
 	}
 	if a.Late != nil {
-		c.topic(path+".late.topic", a.Late.Topic)
-		c.notSource(path+".late.topic", a.Late.Topic)
+		c.sideRouter(path+".late.router", &a.Late.Router)
+		c.output(path+".late.topic", a.Late.Topic, a.Late.Router)
 	}
 	c.nonNegative(path+".retention", a.Retention)
 }

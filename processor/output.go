@@ -120,7 +120,7 @@ func (t *task) sink(recs []*Record) {
 			}
 		}
 		m := &msgs[i]
-		m.Topic, m.Headers = sk.Topic, hdrBuf[h0:len(hdrBuf):len(hdrBuf)]
+		m.Topic, m.Headers = sk.Topics[0], hdrBuf[h0:len(hdrBuf):len(hdrBuf)]
 		encs[2*i] = val
 		m.Value = &encs[2*i]
 		if key != "" {
@@ -129,9 +129,12 @@ func (t *task) sink(recs []*Record) {
 			encs[2*i+1] = bytes[b0:len(bytes):len(bytes)]
 			m.Key = &encs[2*i+1]
 		}
-		if t.w.p.Sink.Router == route.Multicast {
+		switch {
+		case len(sk.Topics) > 1:
+			t.topicCopies(m, id)
+		case sk.Router == route.Multicast:
 			t.multicast(m, id)
-		} else {
+		default:
 			t.out = append(t.out, m)
 		}
 		if t.w.o.onOutput != nil {

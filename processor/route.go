@@ -9,38 +9,44 @@ import (
 	"github.com/eddy-streams/eddy/route"
 )
 
-// partitioner places every record the worker produces: the sink topic's
-// by its router (sink.router), every other topic's (dead letters, late
-// events) by hash. Each choice is a function of the record's key and its
-// eddy-id header only (package route), so a record produced again after a
-// crash or a replay goes to the partition of its first copy. Multicast
-// records arrive with their partition set (multicast in output.go).
+// partitioner places every record the worker produces: on a sink topic
+// by sink.router, on a dead-letter or late topic by that section's router
+// (validation gives one topic one router), on any other topic by hash.
+// Each choice is a function of the record's key and its eddy-id header
+// only (package route), so a record produced again after a crash or a
+// replay goes to the partition of its first copy. Records on internal
+// topics and multicast records arrive with their partition set
+// (repartOp, multicast).
 func (w *Worker) partitioner() sarama.PartitionerConstructor {
-	sinkTopic, policy := "", route.Hash
-	if w.p.Sink != nil {
-		sinkTopic, policy = w.p.Sink.Topic, w.p.Sink.Router
+	policies := map[string]route.Policy{}
+	if dl := w.p.Spec.DeadLetter; dl != nil {
+		policies[dl.Topic] = route.Policy(dl.Router)
+	}
+	for _, st := range w.p.Steps {
+		if a := st.Aggregate; a != nil && a.LateTopic != "" {
+			policies[a.LateTopic] = a.LateRouter
+		}
+	}
+	if sk := w.p.Sink; sk != nil {
+		for _, topic := range sk.Topics {
+			policies[topic] = sk.Router
+		}
+	}
+	for _, s := range w.stages[1:] {
+		policies[s.Topics[0]] = route.Multicast // repartOp and the markers choose
 	}
 	hash, _ := route.NewPlacer(route.Hash)
-	sinkRouter := routed{hash, false}
-	if policy != route.Multicast {
-		if pl, err := route.NewPlacer(policy); err == nil { // validation admits known policies only
-			sinkRouter = routed{pl, policy == route.RoundRobin}
-		}
-	}
-	internal := map[string]bool{}
-	for _, s := range w.stages[1:] {
-		internal[s.Topics[0]] = true
-	}
 	return func(topic string) sarama.Partitioner {
+		policy, ok := policies[topic]
 		switch {
-		case internal[topic]:
-			return sarama.NewManualPartitioner(topic) // repartOp and the markers choose
-		case topic != sinkTopic:
-			return routed{hash, false}
 		case policy == route.Multicast:
 			return sarama.NewManualPartitioner(topic)
+		case ok && policy != route.Hash:
+			if pl, err := route.NewPlacer(policy); err == nil { // validation admits known policies only
+				return routed{pl, policy == route.RoundRobin}
+			}
 		}
-		return sinkRouter
+		return routed{hash, false}
 	}
 }
 
@@ -78,6 +84,24 @@ func (r routed) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
 func (routed) RequiresConsistency() bool { return true }
 
 var idHeaderBytes = []byte(IDHeader)
+
+// topicCopies turns m, a sink record with output ID id, into one copy per
+// sink topic (sink.topics), each with an ID of its own (route.TopicCopyID)
+// and placed by the sink's router: a multicast router copies it again to
+// every partition of its topic.
+func (t *task) topicCopies(m *sarama.ProducerMessage, id string) {
+	for _, topic := range t.w.p.Sink.Topics {
+		c := *m
+		c.Topic = topic
+		cid := route.TopicCopyID(id, topic)
+		c.Headers = append([]sarama.RecordHeader{{Key: idHeaderBytes, Value: []byte(cid)}}, m.Headers[1:]...)
+		if t.w.p.Sink.Router == route.Multicast {
+			t.multicast(&c, cid)
+		} else {
+			t.out = append(t.out, &c)
+		}
+	}
+}
 
 // multicast turns m, a sink record with output ID id, into one copy per
 // partition of the sink topic, each with its partition set and an ID of

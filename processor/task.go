@@ -306,7 +306,7 @@ func (t *task) topicPartitions(ctx context.Context) error {
 	t.parts = map[string]int32{}
 	var topics []string
 	if sk := t.w.p.Sink; sk != nil && sk.Router == route.Multicast && t.stage.Repartition == nil {
-		topics = append(topics, sk.Topic)
+		topics = append(topics, sk.Topics...)
 	}
 	if r := t.stage.Repartition; r != nil {
 		topics = append(topics, r.Topic)

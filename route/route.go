@@ -94,6 +94,14 @@ func NewPlacer(p Policy) (Placer, error) {
 	return pl, nil
 }
 
+// TopicCopyID is the ID of the copy of a record with ID id on topic
+// when a sink multicasts to several topics: distinct per topic, the same
+// on every replay. A copy multicast to every partition of its topic then
+// gets CopyID(TopicCopyID(id, topic), p).
+func TopicCopyID(id, topic string) string {
+	return id + "@" + topic
+}
+
 // CopyID is the ID of the copy of a multicast record with ID id on
 // partition p: distinct per partition, the same on every replay.
 func CopyID(id string, p int32) string {

@@ -161,8 +161,13 @@ func devStages(files []examples.File) ([]*devStage, error) {
 	}
 	for _, s := range stages {
 		for _, r := range stages {
-			if s.p.Sink != nil && r != s && slices.Contains(r.p.Spec.Source.Topics, s.p.Sink.Topic) {
-				s.last = false
+			if s.p.Sink == nil || r == s {
+				continue
+			}
+			for _, t := range s.p.Sink.Topics {
+				if slices.Contains(r.p.Spec.Source.Topics, t) {
+					s.last = false
+				}
 			}
 		}
 	}
@@ -183,7 +188,9 @@ func devTopics(stages []*devStage) []string {
 			add(t)
 		}
 		if p.Sink != nil {
-			add(p.Sink.Topic)
+			for _, t := range p.Sink.Topics {
+				add(t)
+			}
 		}
 		if p.Spec.DeadLetter != nil {
 			add(p.Spec.DeadLetter.Topic)

@@ -143,7 +143,10 @@ func describeStage(p *pipeline.Pipeline, st pipeline.Stage) string {
 		}
 		to = fmt.Sprintf("internal topic %s (%s, router %s, read deduplicated)", r.Topic, parts, r.Router)
 	case p.Sink != nil:
-		to = fmt.Sprintf("sink %s (router %s)", p.Sink.Topic, p.Sink.Router)
+		to = fmt.Sprintf("sink %s (router %s)", strings.Join(p.Sink.Topics, ", "), p.Sink.Router)
+		if len(p.Sink.Topics) > 1 {
+			to = fmt.Sprintf("sinks %s (each a copy, router %s)", strings.Join(p.Sink.Topics, ", "), p.Sink.Router)
+		}
 	}
 	if len(steps) == 0 {
 		steps = []string{"(no steps)"}
