@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-streams/eddy/integration/testenv"
 	"github.com/eddy-streams/eddy/pipeline"
@@ -110,10 +111,45 @@ func TestAggregateAfterRepartitionIsExactWithAnUnevenBacklog(t *testing.T) {
 	if o := w.Stats().Out; o != 0 {
 		t.Fatalf("%d results out before partitions 1-3 reported a watermark: windows closed by partition 0 alone", o)
 	}
+	// The metrics show the stall: partition 0 has a watermark, the
+	// internal partitions none (partitions 1-3 have not reported), and
+	// each internal partition has its lag gauge.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(w.Collector())
+	m := scrape(t, reg)
+	if got := m.value("eddy_events_repartitioned_total", ""); got != float64(n0) {
+		t.Errorf("eddy_events_repartitioned_total = %v, want %d", got, n0)
+	}
+	if got := m.value("eddy_partition_watermark_seconds", in+"/0"); got != float64(closing)/1000 {
+		t.Errorf("source partition 0's watermark = %v, want %v", got, float64(closing)/1000)
+	}
+	for part := range 3 {
+		tp := fmt.Sprintf("%s/%d", internal, part)
+		if m.has("eddy_partition_watermark_seconds", tp) {
+			t.Errorf("internal partition %s has a watermark before every upstream partition reported", tp)
+		}
+		if !m.has("eddy_partition_lag", tp) {
+			t.Errorf("no eddy_partition_lag for internal partition %s", tp)
+		}
+	}
 	for part := 1; part < 4; part++ {
 		produceTo(perPart[part])
 	}
 	waitFor(t, 90*time.Second, "every window", func() bool { return w.Stats().Out >= uint64(len(ref)) })
+	// Every partition, source and internal, ends at the closing events'
+	// time: on the internal ones the minimum over the four upstream.
+	waitFor(t, 30*time.Second, "every watermark at the closing time", func() bool {
+		m := scrape(t, reg)
+		for _, tp := range []string{in + "/0", in + "/1", in + "/2", in + "/3", internal + "/0", internal + "/1", internal + "/2"} {
+			if m.value("eddy_partition_watermark_seconds", tp) != float64(closing)/1000 {
+				return false
+			}
+		}
+		return true
+	})
+	if s := w.Stats(); s.Repartitioned != 4004 || s.Markers == 0 || s.In != 2*4004 {
+		t.Errorf("stats: %d repartitioned (want 4004), %d markers read, %d in (want %d: markers are not events)", s.Repartitioned, s.Markers, s.In, 2*4004)
+	}
 	stop()
 
 	got := readRegionResults(t, brokers, out)
@@ -273,4 +309,50 @@ func TestRepartitionReplayIsDeduplicated(t *testing.T) {
 	if len(got) != len(ref) {
 		t.Errorf("%d windows out, want %d", len(got), len(ref))
 	}
+}
+
+// metrics is one scrape: value by metric name and "<topic>/<partition>"
+// ("" for a metric without those labels).
+type metrics map[string]map[string]float64
+
+func (m metrics) value(name, tp string) float64 { return m[name][tp] }
+
+func (m metrics) has(name, tp string) bool {
+	_, ok := m[name][tp]
+	return ok
+}
+
+func scrape(t *testing.T, reg *prometheus.Registry) metrics {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := metrics{}
+	for _, f := range fams {
+		vals := map[string]float64{}
+		for _, mt := range f.GetMetric() {
+			var topic, part string
+			for _, l := range mt.GetLabel() {
+				switch l.GetName() {
+				case "topic":
+					topic = l.GetValue()
+				case "partition":
+					part = l.GetValue()
+				}
+			}
+			tp := ""
+			if topic != "" {
+				tp = topic + "/" + part
+			}
+			switch {
+			case mt.Gauge != nil:
+				vals[tp] = mt.GetGauge().GetValue()
+			case mt.Counter != nil:
+				vals[tp] = mt.GetCounter().GetValue()
+			}
+		}
+		out[f.GetName()] = vals
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,9 @@ var counterDescs = []struct {
 	name, help string
 	get        func(*Stats) uint64
 }{
-	{"eddy_events_in_total", "Source messages read (including skipped and duplicates).", func(s *Stats) uint64 { return s.In }},
+	{"eddy_events_in_total", "Records read from source and internal topics (including skipped and duplicates).", func(s *Stats) uint64 { return s.In }},
+	{"eddy_events_repartitioned_total", "Records written to internal topics by repartition steps and committed.", func(s *Stats) uint64 { return s.Repartitioned }},
+	{"eddy_watermark_markers_total", "Watermark markers read from internal topics.", func(s *Stats) uint64 { return s.Markers }},
 	{"eddy_events_out_total", "Records produced to the sink and committed.", func(s *Stats) uint64 { return s.Out }},
 	{"eddy_events_filtered_total", "Records dropped by filter steps.", func(s *Stats) uint64 { return s.Filtered }},
 	{"eddy_events_duplicate_total", "Events dropped because their event ID was seen before.", func(s *Stats) uint64 { return s.Duplicates }},
@@ -44,6 +47,9 @@ var (
 	partitionsDesc = prometheus.NewDesc("eddy_partitions", "Partitions claimed by this worker.", []string{"pipeline"}, nil)
 	lagDesc        = prometheus.NewDesc("eddy_partition_lag", "Messages between the next offset to process and the partition's high watermark.",
 		[]string{"pipeline", "topic", "partition"}, nil)
+	watermarkDesc = prometheus.NewDesc("eddy_partition_watermark_seconds",
+		"The partition's event-time watermark (Unix seconds); on an internal topic the minimum over its upstream partitions. Absent until it has one.",
+		[]string{"pipeline", "topic", "partition"}, nil)
 	readyDesc = prometheus.NewDesc("eddy_ready", "1 while the worker is a member of its group with a live session.", []string{"pipeline"}, nil)
 )
 
@@ -62,6 +68,7 @@ func (c *promCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- partitionsDesc
 	ch <- lagDesc
+	ch <- watermarkDesc
 	ch <- readyDesc
 	c.w.flushHist.Describe(ch)
 }
@@ -81,8 +88,11 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, ready, name)
 	c.w.mu.Lock()
 	for p, t := range c.w.tasks {
-		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(t.lag()),
-			name, p.Topic, strconv.Itoa(int(p.Partition)))
+		part := strconv.Itoa(int(p.Partition))
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(t.lag()), name, p.Topic, part)
+		if wm := t.wmNow.Load(); wm != math.MinInt64 {
+			ch <- prometheus.MustNewConstMetric(watermarkDesc, prometheus.GaugeValue, float64(wm)/1000, name, p.Topic, part)
+		}
 	}
 	c.w.mu.Unlock()
 	c.w.flushHist.Collect(ch)

@@ -142,7 +142,18 @@ type upstream struct {
 	since    time.Time            // when the task started
 }
 
-// marker reports whether m is a watermark marker, and applies it.
+// isMarker reports whether m, read from an internal topic, is a
+// watermark marker rather than a record.
+func isMarker(m *sarama.ConsumerMessage) bool {
+	for _, h := range m.Headers {
+		if string(h.Key) == headerMarker {
+			return true
+		}
+	}
+	return false
+}
+
+// marker applies m, a watermark marker, and reports whether it was one.
 func (u *upstream) marker(m *sarama.ConsumerMessage) bool {
 	var from string
 	var wm int64

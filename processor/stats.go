@@ -7,8 +7,13 @@ import (
 
 // Stats is a snapshot of a Worker's counters since it started.
 type Stats struct {
-	// In counts source messages read (including skipped and duplicates).
+	// In counts source messages read (including skipped and duplicates):
+	// records of source and internal topics, not watermark markers.
 	In uint64
+	// Repartitioned counts records written to internal topics by
+	// repartition steps, acknowledged and committed; Markers counts the
+	// watermark markers read from internal topics.
+	Repartitioned, Markers uint64
 	// Out counts records produced to the sink, acknowledged and committed.
 	Out uint64
 	// Filtered counts records dropped by filter steps.
@@ -50,6 +55,7 @@ type counters struct {
 	in, out, filtered, dups, skipped, poison, dlq   atomic.Uint64
 	flushes, fenced, rebalances, storeErrs, flushNs atomic.Uint64
 	late, windowsClosed, notCoPart, storeCalls      atomic.Uint64
+	repartitioned, markers                          atomic.Uint64
 }
 
 // Stats returns a snapshot of the Worker's counters.
@@ -62,7 +68,7 @@ func (w *Worker) Stats() Stats {
 		Flushes: c.flushes.Load(), Fenced: c.fenced.Load(), Rebalances: c.rebalances.Load(),
 		StoreErrors: c.storeErrs.Load(), FlushTime: time.Duration(c.flushNs.Load()),
 		Late: c.late.Load(), WindowsClosed: c.windowsClosed.Load(), NotCoPartitioned: c.notCoPart.Load(),
-		StoreCalls: c.storeCalls.Load(),
+		StoreCalls: c.storeCalls.Load(), Repartitioned: c.repartitioned.Load(), Markers: c.markers.Load(),
 	}
 	w.mu.Lock()
 	for _, t := range w.tasks {

@@ -80,6 +80,7 @@ type task struct {
 	out      []*sarama.ProducerMessage // not yet acknowledged
 	produced int                       // acknowledged since the last commit
 	emitted  []*Record                 // sink records of out, for the output hook
+	sent     int                       // internal records of out (send), counted at commit
 	// parts holds the partition counts, learnt when the task started, of
 	// the topics it places records on itself: the sink topic with
 	// multicast, the internal topic its stage feeds.
@@ -87,6 +88,8 @@ type task struct {
 	ids   *dedup.Tracker
 
 	next atomic.Int64 // next offset to process, for lag
+	// wmNow is wm.Current() after the last batch, for the metrics.
+	wmNow atomic.Int64
 
 	// tx is the partition's transactional producer (kafka.transactions);
 	// nil: the worker's shared idempotent producer (see txn.go).
@@ -127,6 +130,7 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 		t.ctxs = append(t.ctxs, newOpCtx(t, t.state, b))
 	}
 	t.next.Store(claim.InitialOffset())
+	t.wmNow.Store(math.MinInt64)
 	t.skipped, t.marked = -1, 0
 	return t, nil
 }
@@ -348,7 +352,10 @@ func (t *task) partitions(topic string) int32 {
 
 // send buffers m, a record for a topic other than the sink, for the
 // flush.
-func (t *task) send(m *sarama.ProducerMessage) { t.out = append(t.out, m) }
+func (t *task) send(m *sarama.ProducerMessage) {
+	t.out = append(t.out, m)
+	t.sent++
+}
 
 // step processes the pending batch and flushes it.
 func (t *task) step(ctx context.Context) error {
@@ -546,15 +553,23 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 		t.wmStart = t.wm.Current()
 	}
 	for i, m := range msgs {
-		t.w.stats.in.Add(1)
 		t.next.Store(m.Offset + 1)
+		marker := t.up != nil && isMarker(m)
+		if marker {
+			t.w.stats.markers.Add(1)
+		} else {
+			t.w.stats.in.Add(1)
+		}
 		if m.Offset <= t.last {
-			t.w.stats.skipped.Add(1) // applied by an earlier owner, or this one
+			if !marker {
+				t.w.stats.skipped.Add(1) // applied by an earlier owner, or this one
+			}
 			t.skipped = max(t.skipped, m.Offset)
 			continue
 		}
 		t.last = m.Offset
-		if t.up != nil && t.up.marker(m) {
+		if marker {
+			t.up.marker(m)
 			t.wm.Advance(t.up.min(t.w.p.Source.IdleTimeout))
 			continue
 		}
@@ -596,6 +611,7 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 		t.sink(recs)
 	}
 	t.markWatermark()
+	t.wmNow.Store(t.wm.Current())
 	return nil
 }
 
@@ -771,6 +787,8 @@ func (t *task) flush(ctx context.Context) error {
 			zap.Int("state_writes", len(c.Puts)+len(c.Deletes)), zap.Duration("took", time.Since(start)))
 	}
 	t.w.stats.out.Add(uint64(len(t.emitted)))
+	t.w.stats.repartitioned.Add(uint64(t.sent))
+	t.sent = 0
 	if hook := t.w.o.onOutput; hook != nil {
 		for _, r := range t.emitted {
 			hook(r)
