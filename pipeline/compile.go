@@ -29,6 +29,9 @@ type checker struct {
 	lines [][]byte // data split into lines, made on first use
 	subs  map[*yaml.Node][]subst
 	outs  map[string]output // the topics the pipeline writes, by name
+	// inputs are the topics of joins' other inputs, by the field naming
+	// each.
+	inputs map[string]string
 
 	kafkaVersion sarama.KafkaVersion
 }
@@ -68,19 +71,7 @@ func (c *checker) run() *Pipeline {
 	c.env = env
 	s := c.spec
 	p := &Pipeline{File: c.file, KafkaVersion: c.kafkaVersion}
-	p.Source = Source{
-		Topics:          s.Source.Topics,
-		Format:          s.Source.Format,
-		Start:           s.Source.Start,
-		AllowedLateness: s.Source.Watermark.AllowedLateness,
-		IdleTimeout:     s.Source.Watermark.IdleTimeout,
-	}
-	if s.Source.EventID != "" {
-		p.Source.EventID = c.expr("source.event_id", s.Source.EventID, 0, keyKinds, "string or int")
-	}
-	if s.Source.EventTime != "" {
-		p.Source.EventTime = c.expr("source.event_time", s.Source.EventTime, 0, timeKinds, "timestamp or int (Unix milliseconds)")
-	}
+	p.Source = c.input("source", &s.Source)
 	for i := range s.Steps {
 		if st, ok := c.step(i, &s.Steps[i]); ok {
 			p.Steps = append(p.Steps, st)
@@ -97,6 +88,53 @@ func (c *checker) run() *Pipeline {
 	}
 	p.Spec = *s
 	return p
+}
+
+// input compiles a source section at path (the source, or a join's
+// other input).
+func (c *checker) input(path string, sc *SourceConfig) Source {
+	src := Source{
+		Topics:          sc.Topics,
+		Format:          sc.Format,
+		Start:           sc.Start,
+		AllowedLateness: sc.Watermark.AllowedLateness,
+		IdleTimeout:     sc.Watermark.IdleTimeout,
+	}
+	if sc.EventID != "" {
+		src.EventID = c.expr(path+".event_id", sc.EventID, 0, keyKinds, "string or int")
+	}
+	if sc.EventTime != "" {
+		src.EventTime = c.expr(path+".event_time", sc.EventTime, 0, timeKinds, "timestamp or int (Unix milliseconds)")
+	}
+	return src
+}
+
+// joinExprs compiles a join step at path. Its select sees left and right
+// (the two events) besides the usual variables.
+func (c *checker) joinExprs(path string, j *JoinConfig) *Join {
+	out := &Join{Name: j.Name, Within: j.Within, Grace: j.Grace, Type: j.Type, Partitions: j.Partitions,
+		Topic: InternalTopic(c.spec.Name, j.Name)}
+	out.With = c.input(path+".with", &j.With)
+	out.With.Start = c.spec.Source.Start
+	out.LeftKey = c.expr(path+".on.left", j.On.Left, 0, keyKinds, "string or int")
+	out.RightKey = c.expr(path+".on.right", j.On.Right, 0, keyKinds, "string or int")
+	if j.Late != nil {
+		out.LateTopic, out.LateRouter = j.Late.Topic, route.Policy(j.Late.Router)
+	}
+	if len(j.Select) > 0 {
+		env, err := c.env.Extend(
+			cel.Variable("left", cel.MapType(cel.StringType, cel.DynType)),
+			cel.Variable("right", cel.MapType(cel.StringType, cel.DynType)))
+		if err != nil {
+			c.errs.add(0, 0, path, "internal error: cel environment: %v", err)
+			return out
+		}
+		base := c.env
+		c.env = env
+		out.Select = c.fields(path+".select", j.Select)
+		c.env = base
+	}
+	return out
 }
 
 func (c *checker) step(i int, sc *StepConfig) (Step, bool) {

@@ -56,6 +56,9 @@ type Vars struct {
 	Timestamp time.Time
 	// Headers are the record's headers (CEL: headers, map(string, string)).
 	Headers map[string]string
+	// Left and Right are the two events of a join's output (CEL: left and
+	// right, map(string, dyn)), in a join step's select only.
+	Left, Right map[string]any
 }
 
 // ResolveName implements interpreter.Activation.
@@ -75,6 +78,10 @@ func (v *Vars) ResolveName(name string) (any, bool) {
 		return types.Timestamp{Time: v.Timestamp}, true
 	case "headers":
 		return v.Headers, true
+	case "left":
+		return v.Left, v.Left != nil
+	case "right":
+		return v.Right, v.Right != nil
 	}
 	return nil, false
 }

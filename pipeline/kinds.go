@@ -100,6 +100,16 @@ var kinds = [...]kindDef{
 			st.Repartition.Key = c.expr(path+".key", r.Key, 0, keyKinds, "string or int")
 		},
 	},
+	{
+		kind: JoinStep, name: "join", effect: false,
+		set: func(s *StepConfig) bool { return s.Join != nil },
+		check: func(c *checker, path string, i int, sc *StepConfig, names map[string]int) {
+			c.join(path, i, sc.Join, names)
+		},
+		compile: func(c *checker, path string, sc *StepConfig, st *Step) {
+			st.Join = c.joinExprs(path, sc.Join)
+		},
+	},
 }
 
 // InternalTopic is the name of the internal topic of the repartition step

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestKindsTableIsComplete checks that every step kind has each part of
@@ -17,6 +18,7 @@ func TestKindsTableIsComplete(t *testing.T) {
 		ProcessorStep:   {Processor: &ProcessorConfig{Name: "p"}},
 		AggregateStep:   {Aggregate: &AggregateConfig{}},
 		RepartitionStep: {Repartition: &RepartitionConfig{Key: "event.k"}},
+		JoinStep:        {Join: &JoinConfig{}},
 	}
 	for i, k := range StepKinds() {
 		d := &kinds[i]
@@ -35,7 +37,7 @@ func TestKindsTableIsComplete(t *testing.T) {
 			t.Errorf("a step with only its %s field set: Kind() = %s", k, got)
 		}
 	}
-	if got, want := kindNames(), []string{"filter", "set", "map", "key", "processor", "aggregate", "repartition"}; !slices.Equal(got, want) {
+	if got, want := kindNames(), []string{"filter", "set", "map", "key", "processor", "aggregate", "repartition", "join"}; !slices.Equal(got, want) {
 		t.Errorf("kind names %q, want %q", got, want)
 	}
 	if got := StepKind(0).String(); got != "StepKind(0)" {
@@ -81,5 +83,86 @@ func TestRepartitionConfig(t *testing.T) {
 	_, err = Parse("p.yaml", []byte("name: shop\nkafka: {brokers: [k:9092]}\nsource: {topics: [orders]}\nsink: {topic: eddy-shop-x}\nsteps:\n  - repartition: {name: x, key: key}\n"))
 	if err == nil || !strings.Contains(err.Error(), `its internal topic "eddy-shop-x" is a sink topic`) {
 		t.Errorf("internal topic = sink: %v", err)
+	}
+}
+
+// TestJoinConfig: a join splits the pipeline into the stage before it
+// (routed, tagged left), a stage for its other input (routed, tagged
+// right) and the stage that runs the join on their one internal topic,
+// whose watermark comes from both.
+func TestJoinConfig(t *testing.T) {
+	src := `name: shop
+kafka: {brokers: [k:9092]}
+source: {topics: [orders], event_time: event.ts}
+steps:
+  - filter: event.total > 0
+  - join:
+      name: paid
+      with: {topics: [payments], event_id: event.pid, event_time: event.at}
+      on: {left: event.id, right: event.order}
+      within: 10m
+      grace: 5s
+      type: left
+      select: {order: left.id, amount: right.amount}
+  - set: {late: false}
+sink: {topic: out}
+`
+	p, err := Parse("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := p.Steps[1].Join
+	if j == nil || j.Name != "paid" || j.Topic != "eddy-shop-paid" || j.Within != 10*time.Minute || j.Grace != 5*time.Second ||
+		j.Type != JoinLeft || j.LeftKey.Text != "event.id" || j.RightKey.Text != "event.order" || len(j.Select) != 2 ||
+		!slices.Equal(j.With.Topics, []string{"payments"}) || j.With.EventID.Text != "event.pid" || j.With.Start != StartEarliest {
+		t.Fatalf("join = %+v", j)
+	}
+	if !j.Emits(SideLeft) || j.Emits(SideRight) {
+		t.Errorf("a left join emits unmatched left events only")
+	}
+	st := p.Stages()
+	if len(st) != 3 {
+		t.Fatalf("%d stages, want 3: %+v", len(st), st)
+	}
+	if s := st[0]; s.First != 0 || s.End != 1 || s.Repartition == nil || s.Repartition.Side != SideLeft ||
+		s.Repartition.Key != j.LeftKey || s.Repartition.Topic != j.Topic || s.Source != &p.Source {
+		t.Errorf("stage 0 = %+v", s)
+	}
+	if s := st[1]; s.First != 1 || s.End != 1 || s.Repartition == nil || s.Repartition.Side != SideRight ||
+		s.Repartition.Key != j.RightKey || s.Source != &j.With || !slices.Equal(s.Topics, []string{"payments"}) {
+		t.Errorf("stage 1 (the join's other input) = %+v", s)
+	}
+	if s := st[2]; s.First != 1 || s.End != 3 || !s.Internal || s.Repartition != nil || !slices.Equal(s.Upstream, []int{0, 1}) ||
+		!slices.Equal(s.Topics, []string{"eddy-shop-paid"}) {
+		t.Errorf("stage 2 (the join) = %+v", s)
+	}
+	if got := p.Topics(); !slices.Equal(got, []string{"orders", "payments", "eddy-shop-paid"}) {
+		t.Errorf("Topics() = %v", got)
+	}
+
+	bad := `name: shop
+kafka: {brokers: [k:9092]}
+source: {topics: [orders]}
+steps:
+  - join:
+      with: {topics: [orders], start: latest}
+      on: {left: event.id}
+      within: 0s
+      type: sideways
+      select: {x: left.id + 1, y: lft.id}
+sink: {topic: out}
+`
+	_, err = Parse("p.yaml", []byte(bad))
+	for _, want := range []string{
+		`p.yaml:6:39: steps[0].join.with.start: a join's input starts where source.start says`,
+		`p.yaml:6:23: steps[0].join.with.topics[0]: topic "orders" is also a source topic: a self-join is not supported`,
+		`steps[0].join.on.right: required field missing`,
+		`p.yaml:8:15: steps[0].join.within: must be greater than 0, got 0s`,
+		`p.yaml:9:13: steps[0].join.type: "sideways" is not one of inner, left, right, outer`,
+		`p.yaml:10:35: steps[0].join.select.y: undeclared reference to 'lft' (did you mean 'left'?)`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors %v\nwant one with %q", err, want)
+		}
 	}
 }

@@ -62,6 +62,7 @@ const (
 	ProcessorStep                       // run a registered custom processor
 	AggregateStep                       // windowed aggregation
 	RepartitionStep                     // re-key through an internal topic
+	JoinStep                            // join with another stream within an interval
 )
 
 // Step is one compiled step. Which fields are set depends on Kind.
@@ -82,7 +83,57 @@ type Step struct {
 	Aggregate *Aggregate
 	// Repartition is the hop of a RepartitionStep.
 	Repartition *Repartition
+	// Join is the join of a JoinStep.
+	Join *Join
 }
+
+// Join is a compiled join step: an interval join of the stream so far (the
+// left side) with another input (the right side, With). Both sides are
+// routed by join key into Topic, an internal topic, each record tagged
+// with its side, and the join runs on that one log (see Stages).
+type Join struct {
+	Name string // unique among the pipeline's named steps
+	// With is the right side's input, compiled like the source section.
+	With Source
+	// LeftKey and RightKey give each side's join key (string or int).
+	LeftKey, RightKey *Expr
+	// Within bounds the event-time distance of a matching pair; Grace is
+	// how far behind the watermark an event is still joined.
+	Within, Grace time.Duration
+	Type          JoinType
+	// Select builds an output from left and right; nil: {left, right}.
+	Select []Field
+	// LateTopic receives late events ("" counts and drops them), placed by
+	// LateRouter.
+	LateTopic  string
+	LateRouter route.Policy
+	Partitions int    // of Topic; 0: the source topics' partition count
+	Topic      string // "eddy-<pipeline>-<name>"
+}
+
+// Emits reports whether the join emits the unmatched events of side
+// (SideLeft or SideRight) once their interval has closed.
+func (j *Join) Emits(side Side) bool {
+	switch j.Type {
+	case JoinOuter:
+		return true
+	case JoinLeft:
+		return side == SideLeft
+	case JoinRight:
+		return side == SideRight
+	}
+	return false
+}
+
+// Side is the side of a join a record comes from.
+type Side byte
+
+// The sides of a join; SideNone marks a plain repartition.
+const (
+	SideNone  Side = 0
+	SideLeft  Side = 'l'
+	SideRight Side = 'r'
+)
 
 // Repartition is a compiled repartition step: the steps after it run on
 // Topic, an internal topic the worker creates, whose records are routed
@@ -93,40 +144,78 @@ type Repartition struct {
 	Partitions int          // of Topic; 0: the source topics' partition count
 	Router     route.Policy // how records are placed on Topic
 	Topic      string       // "eddy-<pipeline>-<name>"
+	// Side, for the routing of a join's input into its internal topic,
+	// tags every record with its side; SideNone for a repartition step.
+	Side Side
 }
 
 // Stage is one sub-topology: the steps Steps[First:End] of the pipeline,
-// run on the partitions of Topics. Stage 0 reads the source topics; each
-// repartition step ends a stage, and the next reads its internal topic.
+// run on the partitions of Topics, decoded per Source. Stage 0 reads the
+// source topics. Each repartition step ends a stage, and the next reads
+// its internal topic. A join step ends the stage before it too, and adds
+// one that reads the join's other input (no steps of its own); both are
+// routed (Repartition, tagged by Side) into the join's internal topic,
+// which the stage starting with the join step reads.
 type Stage struct {
-	Index       int
-	Topics      []string
-	First, End  int
-	Internal    bool         // Topics is a repartition's internal topic
-	Repartition *Repartition // the step that ends the stage; nil for the last
+	Index      int
+	Topics     []string
+	Source     *Source // how Topics' records are decoded; nil on an internal topic
+	First, End int
+	Internal   bool // Topics is an internal topic
+	// Repartition routes the stage's records into the next stage's
+	// internal topic: the repartition step that ends the stage (Side
+	// SideNone, run as its last step), or a join's routing of one side (run
+	// after Steps[First:End]); nil for the stage that feeds the sink.
+	Repartition *Repartition
+	// Upstream are the indexes of the stages that write Topics, on an
+	// internal topic: its watermark is the minimum over their partitions.
+	Upstream []int
 }
 
 // Topics returns every topic the pipeline's consumer group reads: the
-// source topics, then each repartition's internal topic.
+// source topics, each join's other input, then each internal topic.
 func (p *Pipeline) Topics() []string {
-	out := append([]string(nil), p.Source.Topics...)
-	for _, s := range p.Stages()[1:] {
-		out = append(out, s.Topics...)
+	var out []string
+	stages := p.Stages()
+	for _, s := range stages {
+		if !s.Internal {
+			out = append(out, s.Topics...)
+		}
+	}
+	for _, s := range stages {
+		if s.Internal {
+			out = append(out, s.Topics...)
+		}
 	}
 	return out
 }
 
-// Stages returns the pipeline's sub-topologies, in order.
+// Stages returns the pipeline's sub-topologies, in order of the steps.
 func (p *Pipeline) Stages() []Stage {
-	stages := []Stage{{Topics: p.Source.Topics}}
+	stages := []Stage{{Topics: p.Source.Topics, Source: &p.Source}}
+	cur := 0 // the stage the steps so far run in
 	for i := range p.Steps {
-		if r := p.Steps[i].Repartition; r != nil {
-			cur := &stages[len(stages)-1]
-			cur.End, cur.Repartition = i+1, r
-			stages = append(stages, Stage{Index: len(stages), Topics: []string{r.Topic}, First: i + 1, Internal: true})
+		switch st := &p.Steps[i]; {
+		case st.Repartition != nil:
+			stages[cur].End, stages[cur].Repartition = i+1, st.Repartition
+			stages = append(stages, Stage{Index: len(stages), Topics: []string{st.Repartition.Topic},
+				First: i + 1, Internal: true, Upstream: []int{cur}})
+			cur = len(stages) - 1
+		case st.Join != nil:
+			j := st.Join
+			route := func(key *Expr, side Side) *Repartition {
+				return &Repartition{Name: j.Name, Key: key, Partitions: j.Partitions, Router: route.Hash, Topic: j.Topic, Side: side}
+			}
+			stages[cur].End, stages[cur].Repartition = i, route(j.LeftKey, SideLeft)
+			right := len(stages)
+			stages = append(stages, Stage{Index: right, Topics: j.With.Topics, Source: &j.With,
+				First: i, End: i, Repartition: route(j.RightKey, SideRight)})
+			stages = append(stages, Stage{Index: len(stages), Topics: []string{j.Topic},
+				First: i, Internal: true, Upstream: []int{cur, right}})
+			cur = len(stages) - 1
 		}
 	}
-	stages[len(stages)-1].End = len(p.Steps)
+	stages[cur].End = len(p.Steps)
 	return stages
 }
 
@@ -350,7 +439,7 @@ func Parse(file string, data []byte, opts ...Option) (*Pipeline, error) {
 	}
 	d.value(root, "", reflect.ValueOf(&spec).Elem())
 
-	c := &checker{file: file, data: data, subs: x.subs, opts: &o, d: d, errs: errs, red: red, spec: &spec}
+	c := &checker{file: file, data: data, subs: x.subs, opts: &o, d: d, errs: errs, red: red, spec: &spec, inputs: map[string]string{}}
 	p := c.run()
 	if err := errs.result(); err != nil {
 		return nil, err

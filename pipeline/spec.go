@@ -219,6 +219,44 @@ type StepConfig struct {
 	Aggregate *AggregateConfig `yaml:"aggregate"`
 	// Repartition re-keys the stream through an internal topic.
 	Repartition *RepartitionConfig `yaml:"repartition"`
+	// Join joins the stream with another within an interval of event time.
+	Join *JoinConfig `yaml:"join"`
+}
+
+// JoinConfig is a join step: a stream-stream interval join.
+type JoinConfig struct {
+	// Name names the step, its state and its internal topic,
+	// eddy-<pipeline>-<name>; unique in the pipeline. Default "step<N>".
+	Name string `yaml:"name"`
+	// With is the other input (the right side): a source section without
+	// start (the group's start position is source.start).
+	With SourceConfig `yaml:"with"`
+	// On gives the join key of each side (CEL, string or int).
+	On JoinOnConfig `yaml:"on"`
+	// Within: a left and a right event match when their keys are equal and
+	// their event times at most this far apart. Required, > 0.
+	Within time.Duration `yaml:"within"`
+	// Grace is how far behind the join's watermark an event may be and
+	// still be joined. Default 0s.
+	Grace time.Duration `yaml:"grace"`
+	// Type is inner (matched pairs only), left (also each left event
+	// without a match), right, or outer (both). Default inner.
+	Type JoinType `yaml:"type"`
+	// Partitions of the internal topic both inputs are routed into by
+	// join key. Default: the source topics' partition count.
+	Partitions int `yaml:"partitions"`
+	// Select builds each output from left and right (CEL, field name ->
+	// expression). Default {left: <left event>, right: <right event>}.
+	Select FieldExprs `yaml:"select"`
+	// Late, when set, receives events that arrive after their interval
+	// closed; otherwise they are counted and dropped.
+	Late *LateConfig `yaml:"late"`
+}
+
+// JoinOnConfig is join.on: the join key of each side.
+type JoinOnConfig struct {
+	Left  string `yaml:"left"`
+	Right string `yaml:"right"`
 }
 
 // RepartitionConfig is a repartition step.
@@ -406,6 +444,19 @@ const (
 )
 
 func (Emit) allowed() []string { return []string{"on_close", "on_update"} }
+
+// JoinType is a join's type.
+type JoinType string
+
+// The join types.
+const (
+	JoinInner JoinType = "inner"
+	JoinLeft  JoinType = "left"
+	JoinRight JoinType = "right"
+	JoinOuter JoinType = "outer"
+)
+
+func (JoinType) allowed() []string { return []string{"inner", "left", "right", "outer"} }
 
 // Partitioner names a routing policy (package route) in the file.
 type Partitioner string

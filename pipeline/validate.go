@@ -330,17 +330,20 @@ func (c *checker) tls(path string, t *TLSConfig) {
 	}
 }
 
-func (c *checker) source() {
-	src := &c.spec.Source
+func (c *checker) source() { c.checkInput("source", &c.spec.Source) }
+
+// checkInput checks a source section at path: the pipeline's source, or
+// a join's other input.
+func (c *checker) checkInput(path string, src *SourceConfig) {
 	if len(src.Topics) == 0 {
-		c.missing("source.topics")
+		c.missing(path + ".topics")
 	}
 	seen := make(map[string]bool)
 	for i, t := range src.Topics {
-		path := indexPath("source.topics", i)
-		c.topic(path, t)
+		p := indexPath(path+".topics", i)
+		c.topic(p, t)
 		if seen[t] && t != "" {
-			c.fail(path, "topic %q is listed twice", t)
+			c.fail(p, "topic %q is listed twice", t)
 		}
 		seen[t] = true
 	}
@@ -350,8 +353,8 @@ func (c *checker) source() {
 	if src.Start == "" {
 		src.Start = StartEarliest
 	}
-	c.nonNegative("source.watermark.allowed_lateness", src.Watermark.AllowedLateness)
-	c.nonNegative("source.watermark.idle_timeout", src.Watermark.IdleTimeout)
+	c.nonNegative(path+".watermark.allowed_lateness", src.Watermark.AllowedLateness)
+	c.nonNegative(path+".watermark.idle_timeout", src.Watermark.IdleTimeout)
 }
 
 func (c *checker) state() {
@@ -503,6 +506,66 @@ func (c *checker) repartition(path string, i int, r *RepartitionConfig, names ma
 		r.Router = PartitionerHash
 	case PartitionerRandom, PartitionerOldRoundRobin:
 		c.fail(path+".router", "%q is not replay-stable: use round-robin", string(r.Router))
+	}
+}
+
+func (c *checker) join(path string, i int, j *JoinConfig, names map[string]int) {
+	if j == nil {
+		c.fail(path, "want a mapping with with, on and within")
+		return
+	}
+	if c.stepName(path, i, &j.Name, names) {
+		topic := InternalTopic(c.spec.Name, j.Name)
+		c.notSource(path+".name", topic)
+		if k := c.spec.Sink; k != nil && (k.Topic == topic || slices.Contains(k.Topics, topic)) {
+			c.fail(path+".name", "its internal topic %q is a sink topic", topic)
+		}
+	}
+	wp := path + ".with"
+	if !c.d.has(wp) {
+		c.missing(wp)
+	} else {
+		if c.d.has(wp + ".start") {
+			c.fail(wp+".start", "a join's input starts where source.start says (one consumer group reads both)")
+		}
+		c.checkInput(wp, &j.With)
+		for k, t := range j.With.Topics {
+			if slices.Contains(c.spec.Source.Topics, t) {
+				c.fail(indexPath(wp+".topics", k), "topic %q is also a source topic: a self-join is not supported (copy the stream to a second topic first)", t)
+			} else if c.inputs[t] != "" {
+				c.fail(indexPath(wp+".topics", k), "topic %q is also read by %s: each topic feeds one input", t, c.inputs[t])
+			} else {
+				c.inputs[t] = indexPath(wp+".topics", k)
+			}
+		}
+	}
+	switch {
+	case !c.d.has(path + ".on"):
+		c.missing(path + ".on")
+	default:
+		if j.On.Left == "" {
+			c.missing(path + ".on.left")
+		}
+		if j.On.Right == "" {
+			c.missing(path + ".on.right")
+		}
+	}
+	switch {
+	case !c.d.has(path + ".within"):
+		c.missing(path + ".within")
+	case j.Within <= 0:
+		c.fail(path+".within", "must be greater than 0, got %s", j.Within)
+	}
+	c.nonNegative(path+".grace", j.Grace)
+	if j.Type == "" {
+		j.Type = JoinInner
+	}
+	if j.Partitions < 0 {
+		c.fail(path+".partitions", "must not be negative, got %d", j.Partitions)
+	}
+	if j.Late != nil {
+		c.sideRouter(path+".late.router", &j.Late.Router)
+		c.output(path+".late.topic", j.Late.Topic, j.Late.Router)
 	}
 }
 

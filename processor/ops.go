@@ -42,6 +42,9 @@ var builders = map[pipeline.StepKind]func(b *opBuilder, i int, s *pipeline.Step)
 	pipeline.RepartitionStep: func(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
 		return newRepartOp(i, s)
 	},
+	pipeline.JoinStep: func(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
+		return newJoinOp(i, s)
+	},
 	pipeline.AggregateStep: func(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
 		a, err := newAggOp(stepName(i, s), s.Aggregate)
 		if err != nil {

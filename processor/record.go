@@ -3,6 +3,8 @@ package processor
 import (
 	"context"
 	"time"
+
+	"github.com/eddy-streams/eddy/pipeline"
 )
 
 // Record is one event as it moves through a pipeline: decoded from a source
@@ -48,6 +50,8 @@ type Record struct {
 	// produced it.
 	version   int64
 	versioned bool
+	// side is the join side of a record read from a join's internal topic.
+	side pipeline.Side
 }
 
 // Processor is custom Go code that runs as a pipeline step:

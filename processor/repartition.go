@@ -42,19 +42,22 @@ const (
 	headerEventTime = "eddy-time"   // event time, Unix ms
 	headerMarker    = "eddy-marker" // a watermark marker from upstream partition "<topic>/<partition>"
 	headerMarkerWM  = "eddy-wm"     // the marker's watermark, Unix ms
+	headerSide      = "eddy-side"   // the join side of a record: "l" or "r"
 )
 
 // metaUpstream is the partition metadata key of a downstream task's
 // upstream watermarks, so that a new owner continues from them.
 const metaUpstream = "\x00upstream"
 
-// repartOp is a repartition step: stateless, it emits every record to the
-// internal topic and passes nothing on in its stage.
+// repartOp routes a stage's records into an internal topic: a
+// repartition step, or one side of a join (its records tagged with their
+// side). Stateless, it passes nothing on in its stage.
 type repartOp struct {
 	stateless
 	step   *pipeline.Repartition
 	name   string
 	router route.Router
+	kind   string // of the records' output IDs: distinct per step and side
 }
 
 func newRepartOp(i int, s *pipeline.Step) (operator, error) {
@@ -62,7 +65,14 @@ func newRepartOp(i int, s *pipeline.Step) (operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("processor: steps[%d].repartition.router: %w", i, err)
 	}
-	return &repartOp{step: s.Repartition, name: stepName(i, s), router: r}, nil
+	return &repartOp{step: s.Repartition, name: stepName(i, s), router: r, kind: "rp\x00" + s.Repartition.Name}, nil
+}
+
+// newRouteOp is the routing of one side of a join into its internal
+// topic (by hash of the join key), named name in errors.
+func newRouteOp(r *pipeline.Repartition, name string) operator {
+	pl, _ := route.New(route.Hash)
+	return &repartOp{step: r, name: name, router: pl, kind: "rp\x00" + r.Name + "\x00" + string(r.Side)}
 }
 
 func (o *repartOp) process(_ context.Context, c *opCtx, in []*Record) ([]*Record, error) {
@@ -83,7 +93,7 @@ func (o *repartOp) process(_ context.Context, c *opCtx, in []*Record) ([]*Record
 		if nth == nil {
 			nth = map[string]int{}
 		}
-		id := outputID(c.pipelineName(), "rp\x00"+o.step.Name, r.ID, nth[r.ID])
+		id := outputID(c.pipelineName(), o.kind, r.ID, nth[r.ID])
 		nth[r.ID]++
 		parts = o.router.Route(parts[:0], []byte(key), id, n)
 		for _, p := range parts {
@@ -98,6 +108,9 @@ func (o *repartOp) process(_ context.Context, c *opCtx, in []*Record) ([]*Record
 					{Key: idHeaderBytes, Value: []byte(pid)},
 					{Key: []byte(headerEventTime), Value: strconv.AppendInt(nil, r.Time.UnixMilli(), 10)},
 				},
+			}
+			if o.step.Side != pipeline.SideNone {
+				m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(headerSide), Value: []byte{byte(o.step.Side)}})
 			}
 			for k, v := range r.Headers {
 				if !strings.HasPrefix(k, "eddy-") {
@@ -252,6 +265,10 @@ func (t *task) decodeInternal(rec *Record, m *sarama.ConsumerMessage) (string, e
 				return "decode", fmt.Errorf("internal record: header %s: %w", headerEventTime, err)
 			}
 			rec.Time = time.UnixMilli(ms)
+		case headerSide:
+			if len(h.Value) == 1 {
+				rec.side = pipeline.Side(h.Value[0])
+			}
 		default:
 			if rec.Headers == nil {
 				rec.Headers = map[string]string{}

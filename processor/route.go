@@ -32,8 +32,10 @@ func (w *Worker) partitioner() sarama.PartitionerConstructor {
 			policies[topic] = sk.Router
 		}
 	}
-	for _, s := range w.stages[1:] {
-		policies[s.Topics[0]] = route.Multicast // repartOp and the markers choose
+	for _, s := range w.stages {
+		if s.Internal {
+			policies[s.Topics[0]] = route.Multicast // repartOp and the markers choose
+		}
 	}
 	hash, _ := route.NewPlacer(route.Hash)
 	return func(topic string) sarama.Partitioner {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,7 @@ type task struct {
 	// watermarks; markedWM the watermark last written into the internal
 	// topic the stage feeds.
 	stage    pipeline.Stage
+	src      *pipeline.Source // how the partition's records are decoded; the pipeline's on an internal topic
 	up       *upstream
 	markedWM int64
 	dedupOn  bool // source dedup, or always on an internal topic
@@ -117,15 +119,25 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 		log:   w.log.With(zap.String("topic", part.Topic), zap.Int32("partition", part.Partition)),
 		state: newCache(w.o.store, part, w.o.cacheSize),
 		ids:   dedup.NewTracker(),
-		wm:    windows.NewWatermark(w.p.Source.AllowedLateness),
 	}
 	t.stage = w.stageOf(part.Topic)
+	t.src = t.stage.Source
+	if t.src == nil {
+		t.src = &w.p.Source
+	}
+	t.wm = windows.NewWatermark(t.src.AllowedLateness)
 	t.dedupOn = w.p.Spec.Dedup.Enabled || t.stage.Internal
 	t.markedWM = math.MinInt64
 	if t.stage.Internal {
 		t.up = &upstream{wm: map[string]int64{}, seen: map[string]time.Time{}, since: time.Now()}
 	}
-	for _, b := range built[t.stage.First:t.stage.End] {
+	ops := built[t.stage.First:t.stage.End]
+	if r := t.stage.Repartition; r != nil && r.Side != pipeline.SideNone {
+		// A join's input: its records routed into the join's internal
+		// topic after the stage's steps.
+		ops = append(slices.Clip(ops), newRouteOp(r, r.Name+"."+string(r.Side)))
+	}
+	for _, b := range ops {
 		t.ops = append(t.ops, b)
 		t.ctxs = append(t.ctxs, newOpCtx(t, t.state, b))
 	}
@@ -316,10 +328,10 @@ func (t *task) topicPartitions(ctx context.Context) error {
 		topics = append(topics, r.Topic)
 	}
 	var upstream []string
-	if t.stage.Internal {
-		upstream = t.w.stages[t.stage.Index-1].Topics
-		topics = append(topics, upstream...)
+	for _, i := range t.stage.Upstream {
+		upstream = append(upstream, t.w.stages[i].Topics...)
 	}
+	topics = append(topics, upstream...)
 	for _, topic := range topics {
 		t.parts[topic] = 1
 		if t.h.client == nil {
@@ -413,7 +425,7 @@ func (t *task) checkStart() error {
 // the idle timeout may let event time pass, or the watermark may have
 // reached a timer still to fire.
 func (t *task) ticking() bool {
-	if t.w.p.Source.IdleTimeout > 0 && !t.idleSince.IsZero() {
+	if t.src.IdleTimeout > 0 && !t.idleSince.IsZero() {
 		return true
 	}
 	wm := t.wm.Current()
@@ -570,7 +582,7 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 		t.last = m.Offset
 		if marker {
 			t.up.marker(m)
-			t.wm.Advance(t.up.min(t.w.p.Source.IdleTimeout))
+			t.wm.Advance(t.up.min(t.src.IdleTimeout))
 			continue
 		}
 		rec := &slab[i]
@@ -620,10 +632,10 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 // this catches upstream partitions that fell silent for idle_timeout) and
 // saves both in the partition metadata.
 func (t *task) advanceInternal(read bool) {
-	if read && t.w.p.Source.IdleTimeout > 0 {
+	if read && t.src.IdleTimeout > 0 {
 		t.idleSince = time.Now()
 	}
-	t.wm.Advance(t.up.min(t.w.p.Source.IdleTimeout))
+	t.wm.Advance(t.up.min(t.src.IdleTimeout))
 	t.meta[metaWatermark] = t.wm.AppendBinary(t.meta[metaWatermark][:0])
 	t.meta[metaUpstream] = t.up.encode(t.meta[metaUpstream][:0])
 }
@@ -640,7 +652,7 @@ func (t *task) advance(recs []*Record) {
 		r.wm = t.wm.Current()
 		t.wm.Observe(r.Time.UnixMilli()) // an invalid time (poisoned by the operator that reads it) moves nothing
 	}
-	src := t.w.p.Source
+	src := t.src
 	switch {
 	case len(recs) > 0:
 		if src.IdleTimeout > 0 {
@@ -667,7 +679,7 @@ func (t *task) decode(rec *Record, m *sarama.ConsumerMessage) (string, error) {
 			rec.Headers[string(h.Key)] = string(h.Value)
 		}
 	}
-	src := t.w.p.Source
+	src := t.src
 	ev, err := src.Decode(m.Value)
 	if err != nil {
 		rec.ID = dedup.DefaultID(rec.Topic, rec.Partition, rec.Offset, rec.Headers)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,11 +187,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// stageOf is the stage that reads topic: the one whose internal topic it
-// is, else stage 0 (the source topics).
+// stageOf is the stage that reads topic: stage 0 for a source topic, a
+// join's input stage for its other input's topics, the stage after a
+// repartition or join for its internal topic.
 func (w *Worker) stageOf(topic string) pipeline.Stage {
-	for _, s := range w.stages[1:] {
-		if s.Topics[0] == topic {
+	for _, s := range w.stages {
+		if slices.Contains(s.Topics, topic) {
 			return s
 		}
 	}
@@ -222,8 +224,13 @@ func (w *Worker) createInternal(client sarama.Client) error {
 		return fmt.Errorf("processor: kafka admin: %w", err)
 	}
 	// Not admin.Close: it would close the worker's client.
-	for _, s := range w.stages[:len(w.stages)-1] {
+	done := map[string]bool{} // both inputs of a join route into one topic
+	for _, s := range w.stages {
 		r := s.Repartition
+		if r == nil || done[r.Topic] {
+			continue
+		}
+		done[r.Topic] = true
 		want := r.Partitions
 		if want == 0 {
 			want = srcParts
@@ -231,18 +238,18 @@ func (w *Worker) createInternal(client sarama.Client) error {
 		ps, err := client.Partitions(r.Topic)
 		if err == nil {
 			if r.Partitions > 0 && len(ps) != r.Partitions {
-				return fmt.Errorf("processor: repartition %s: internal topic %s has %d partitions, the step asks for %d",
+				return fmt.Errorf("processor: %s: internal topic %s has %d partitions, the step asks for %d",
 					r.Name, r.Topic, len(ps), r.Partitions)
 			}
 			continue
 		}
 		err = admin.CreateTopic(r.Topic, &sarama.TopicDetail{NumPartitions: int32(want), ReplicationFactor: -1}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-			return fmt.Errorf("processor: repartition %s: creating internal topic %s: %w", r.Name, r.Topic, err)
+			return fmt.Errorf("processor: %s: creating internal topic %s: %w", r.Name, r.Topic, err)
 		}
 		w.log.Info("internal topic created", zap.String("topic", r.Topic), zap.Int("partitions", want))
 		if err := waitPartitions(client, r.Topic, want); err != nil {
-			return fmt.Errorf("processor: repartition %s: %w", r.Name, err)
+			return fmt.Errorf("processor: %s: %w", r.Name, err)
 		}
 	}
 	return nil
@@ -283,14 +290,23 @@ func (w *Worker) checkTopics(client sarama.Client) error {
 	for _, t := range topics {
 		have[t] = true
 	}
-	var missing []string
-	for _, t := range w.p.Spec.Source.Topics {
-		if !have[t] {
-			missing = append(missing, t)
+	for _, s := range w.stages {
+		if s.Internal {
+			continue
 		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("processor: source.topics: %v do not exist on the cluster", missing)
+		var missing []string
+		for _, t := range s.Topics {
+			if !have[t] {
+				missing = append(missing, t)
+			}
+		}
+		if len(missing) > 0 {
+			field := "source.topics"
+			if s.Index > 0 {
+				field = w.p.Steps[s.First].Field + ".join.with.topics"
+			}
+			return fmt.Errorf("processor: %s: %v do not exist on the cluster", field, missing)
+		}
 	}
 	return nil
 }

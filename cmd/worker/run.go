@@ -142,6 +142,10 @@ func describeStage(p *pipeline.Pipeline, st pipeline.Stage) string {
 			parts = strconv.Itoa(r.Partitions) + " partitions"
 		}
 		to = fmt.Sprintf("internal topic %s (%s, router %s, read deduplicated)", r.Topic, parts, r.Router)
+		if r.Side != pipeline.SideNone {
+			side := map[pipeline.Side]string{pipeline.SideLeft: "left", pipeline.SideRight: "right"}[r.Side]
+			to = fmt.Sprintf("join %s, %s side: internal topic %s by join key %s (%s, read deduplicated)", r.Name, side, r.Topic, r.Key.Text, parts)
+		}
 	case p.Sink != nil:
 		to = fmt.Sprintf("sink %s (router %s)", strings.Join(p.Sink.Topics, ", "), p.Sink.Router)
 		if len(p.Sink.Topics) > 1 {
