@@ -131,6 +131,12 @@ func newHarness(t *testing.T, dedup bool, maxMessages int, interval string, stor
 
 func newHarnessYAML(t *testing.T, yaml string, store statedb.Store, opts ...Option) *harness {
 	t.Helper()
+	return newHarnessOn(t, "in", yaml, store, opts...)
+}
+
+// newHarnessOn is newHarnessYAML with the task claiming partition 0 of topic.
+func newHarnessOn(t *testing.T, topic, yaml string, store statedb.Store, opts ...Option) *harness {
+	t.Helper()
 	p, err := pipeline.Parse("unit.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +148,7 @@ func newHarnessYAML(t *testing.T, yaml string, store statedb.Store, opts ...Opti
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, w: w, sess: &fakeSession{ctx: ctx}, claim: &fakeClaim{topic: "in", msgs: make(chan *sarama.ConsumerMessage, 1000)},
+	h := &harness{t: t, w: w, sess: &fakeSession{ctx: ctx}, claim: &fakeClaim{topic: topic, msgs: make(chan *sarama.ConsumerMessage, 1000)},
 		prod: &fakeProducer{}, store: fs, stop: cancel, done: make(chan error, 1)}
 	hd := &handler{w: w, producer: h.prod, marked: make(chan struct{}, 1)}
 	tk, err := newTask(hd, h.sess, h.claim)
