@@ -272,6 +272,34 @@
 // The group key should be co-partitioned with the source (the same key the
 // records are partitioned by); otherwise re-key first.
 //
+// # join
+//
+//	steps:
+//	  - join:
+//	      name: paid                 # default step<N>; names the internal topic eddy-<pipeline>-<name>
+//	      with:                      # the other input: a source section without start
+//	        topics: [payments]
+//	        event_id: event.pid
+//	        event_time: event.ts
+//	      on: {left: event.id, right: event.order}   # CEL join keys, string or int
+//	      within: 10m                # required: times at most this far apart match
+//	      grace: 5s                  # default 0s
+//	      type: left                 # inner (default) | left | right | outer
+//	      partitions: 12             # of the internal topic; default the source topics'
+//	      select: {order: left.id, amount: right.amount}   # default {left, right}
+//	      late: {topic: late-payments}
+//
+// A join is an interval join: a left and a right event match when their
+// keys are equal and their event times at most within apart; each pair is
+// emitted once, when the second arrives. Both inputs are routed by join
+// key into the internal topic, tagged by side, and the steps from the join
+// on run there; its watermark is the minimum over both inputs. An event
+// that has matched nothing is emitted alone (left, right, outer), with the
+// other side null, once the watermark passes its time + within + grace;
+// an event more than grace behind the watermark is late. select sees left
+// and right; in an unmatched row the missing side is an empty map and a
+// field that fails on it is null. with.topics may not be source topics.
+//
 // # sink
 //
 //	sink:

@@ -3,8 +3,8 @@ package processor
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"math"
+	"slices"
 	"strconv"
 	"testing"
 
