@@ -86,19 +86,10 @@ func TestAggregateAfterRepartitionIsExactWithAnUnevenBacklog(t *testing.T) {
 	}
 	produceTo := func(msgs []*sarama.ProducerMessage) {
 		t.Helper()
-		cfg := testenv.SaramaConfig()
-		cfg.Producer.Partitioner = sarama.NewManualPartitioner
-		prod, err := sarama.NewSyncProducer(brokers, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer prod.Close()
 		for _, m := range msgs {
 			m.Topic = in
 		}
-		if err := prod.SendMessages(msgs); err != nil {
-			t.Fatal(err)
-		}
+		produceManual(t, brokers, msgs)
 	}
 
 	produceTo(perPart[0])

@@ -483,18 +483,26 @@ func (c *checker) stepName(path string, i int, name *string, names map[string]in
 	return true
 }
 
+// internalName checks the name of a step that has an internal topic
+// (repartition, join): a step name whose topic is neither a source nor a
+// sink topic.
+func (c *checker) internalName(path string, i int, name *string, names map[string]int) {
+	if !c.stepName(path, i, name, names) {
+		return
+	}
+	topic := InternalTopic(c.spec.Name, *name)
+	c.notSource(path+".name", topic)
+	if k := c.spec.Sink; k != nil && (k.Topic == topic || slices.Contains(k.Topics, topic)) {
+		c.fail(path+".name", "its internal topic %q is a sink topic", topic)
+	}
+}
+
 func (c *checker) repartition(path string, i int, r *RepartitionConfig, names map[string]int) {
 	if r == nil {
 		c.fail(path, "want a mapping with key (and optionally name, partitions, router)")
 		return
 	}
-	if c.stepName(path, i, &r.Name, names) {
-		topic := InternalTopic(c.spec.Name, r.Name)
-		c.notSource(path+".name", topic)
-		if k := c.spec.Sink; k != nil && (k.Topic == topic || slices.Contains(k.Topics, topic)) {
-			c.fail(path+".name", "its internal topic %q is a sink topic", topic)
-		}
-	}
+	c.internalName(path, i, &r.Name, names)
 	if r.Key == "" {
 		c.missing(path + ".key")
 	}
@@ -514,13 +522,7 @@ func (c *checker) join(path string, i int, j *JoinConfig, names map[string]int) 
 		c.fail(path, "want a mapping with with, on and within")
 		return
 	}
-	if c.stepName(path, i, &j.Name, names) {
-		topic := InternalTopic(c.spec.Name, j.Name)
-		c.notSource(path+".name", topic)
-		if k := c.spec.Sink; k != nil && (k.Topic == topic || slices.Contains(k.Topics, topic)) {
-			c.fail(path+".name", "its internal topic %q is a sink topic", topic)
-		}
-	}
+	c.internalName(path, i, &j.Name, names)
 	wp := path + ".with"
 	if !c.d.has(wp) {
 		c.missing(wp)

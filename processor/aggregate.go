@@ -240,15 +240,8 @@ func (o *aggOp) process(ctx context.Context, c *opCtx, in []*Record) ([]*Record,
 // deletes their state and timer.
 func (o *aggOp) fire(ctx context.Context, c *opCtx) ([]*Record, error) {
 	wm := c.watermark()
-	due, err := c.timers.dueAt(ctx, wm)
-	if err != nil || len(due) == 0 {
-		return nil, err
-	}
-	keys := make([]string, len(due))
-	for i, x := range due {
-		keys[i] = x.Key
-	}
-	if err := c.state.prefetch(ctx, keys); err != nil {
+	keys, err := c.dueKeys(ctx)
+	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
 	var out []*Record

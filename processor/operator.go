@@ -180,6 +180,24 @@ func (k *keyed) del(key string) {
 	k.c.del(key)
 }
 
+// dueKeys returns the keys of the operator's timers due at the
+// partition's watermark, earliest first, their state prefetched: what an
+// operator's fire starts with.
+func (c *opCtx) dueKeys(ctx context.Context) ([]string, error) {
+	due, err := c.timers.dueAt(ctx, c.watermark())
+	if err != nil || len(due) == 0 {
+		return nil, err
+	}
+	keys := make([]string, len(due))
+	for i, x := range due {
+		keys[i] = x.Key
+	}
+	if err := c.state.prefetch(ctx, keys); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
 // timers are an operator's timers: the partition's stored timers under the
 // operator's key prefix, plus the ones set or cleared since the last
 // commit (which the commit writes).
