@@ -26,6 +26,9 @@ func (w *Worker) partitioner() sarama.PartitionerConstructor {
 		if a := st.Aggregate; a != nil && a.LateTopic != "" {
 			policies[a.LateTopic] = a.LateRouter
 		}
+		if j := st.Join; j != nil && j.LateTopic != "" {
+			policies[j.LateTopic] = j.LateRouter
+		}
 	}
 	if sk := w.p.Sink; sk != nil {
 		for _, topic := range sk.Topics {

@@ -70,6 +70,11 @@ steps:
       values: {n: count()}
       late: {topic: late, router: round-robin}
   - repartition: {name: rp, key: event.n}
+  - join:
+      with: {topics: [other]}
+      on: {left: key, right: key}
+      within: 1m
+      late: {topic: jlate, router: consistent-hash}
 sink: {topics: [a, b], router: multicast}
 `))
 	if err != nil {
@@ -109,7 +114,7 @@ sink: {topics: [a, b], router: multicast}
 		return out
 	}
 	for topic, want := range map[string]route.Policy{
-		"dl": route.ConsistentHash, "late": route.RoundRobin, "a": route.Multicast, "b": route.Multicast,
+		"dl": route.ConsistentHash, "late": route.RoundRobin, "jlate": route.ConsistentHash, "a": route.Multicast, "b": route.Multicast,
 		pipeline.InternalTopic("w", "rp"): route.Multicast, "elsewhere": route.Hash,
 	} {
 		if got, exp := places(part(topic), want), places(nil, want); !slices.Equal(got, exp) {

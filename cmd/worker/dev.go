@@ -199,6 +199,12 @@ func devTopics(stages []*devStage) []string {
 			if st.Aggregate != nil {
 				add(st.Aggregate.LateTopic)
 			}
+			if j := st.Join; j != nil {
+				for _, t := range j.With.Topics {
+					add(t)
+				}
+				add(j.LateTopic)
+			}
 		}
 	}
 	return topics

@@ -368,6 +368,14 @@ func TestDevStagesMustDiffer(t *testing.T) {
 	if got := devTopics(ss); strings.Join(got, " ") != "raw mid out" {
 		t.Errorf("topics %v; want raw mid out, each once", got)
 	}
+	join := examples.File{Path: "j.yaml", Data: []byte("name: j\nsource: {topics: [orders]}\nsteps:\n  - join: {with: {topics: [pays]}, on: {left: key, right: key}, within: 1m, late: {topic: jlate}}\nsink: {topic: joined}\n")}
+	js, err := devStages([]examples.File{join})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := devTopics(js); strings.Join(got, " ") != "orders joined pays jlate" {
+		t.Errorf("a join's topics %v; want orders joined pays jlate (its other input and late topic created too)", got)
+	}
 	for _, tc := range []struct {
 		name  string
 		files []examples.File
