@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,8 +51,11 @@ type winState struct {
 	start    int64          // window start (tumbling, hopping)
 	acc      *windows.Acc   // tumbling, hopping
 	sessions []sessionState // session
-	dirty    bool
-	isNew    bool
+	// before are the sessions as stored when the batch began: those an
+	// on_update result was emitted for already.
+	before []windows.Window
+	dirty  bool
+	isNew  bool
 }
 
 type sessionState struct {
@@ -307,6 +311,9 @@ func (o *aggOp) get(c *opCtx, key, group string, start int64) (*winState, error)
 			return nil, fmt.Errorf("stored sessions of %q: %w", group, err)
 		}
 		ws.sessions = s
+		for _, x := range s {
+			ws.before = append(ws.before, x.w)
+		}
 	} else {
 		acc, err := o.fns.Decode(b)
 		if err != nil {
@@ -429,13 +436,31 @@ func (o *aggOp) emitUpdates(c *opCtx, out []*Record) []*Record {
 	for _, key := range o.changed {
 		ws := o.work[key]
 		if o.session {
+			// A session keeps its row (key, window_start) while it grows
+			// at its end; one that an earlier event merged into a session
+			// starting before it is gone: its row is deleted.
 			for _, s := range ws.sessions {
-				out = append(out, o.result(c, ws.group, s.w, s.acc, "update"))
+				r := o.result(c, ws.group, s.w, s.acc, "update")
+				r.op = OpInsert
+				if slices.ContainsFunc(ws.before, func(b windows.Window) bool { return b.Start == s.w.Start }) {
+					r.op = OpUpdate
+				}
+				out = append(out, r)
+			}
+			for _, b := range ws.before {
+				if !slices.ContainsFunc(ws.sessions, func(s sessionState) bool { return s.w.Start == b.Start }) {
+					out = append(out, o.deleted(c, ws.group, b))
+				}
 			}
 			continue
 		}
 		w := windows.Window{Start: ws.start, End: ws.start + o.spec.Size.Milliseconds()}
-		out = append(out, o.result(c, ws.group, w, ws.acc, "update"))
+		r := o.result(c, ws.group, w, ws.acc, "update")
+		r.op = OpUpdate
+		if ws.isNew {
+			r.op = OpInsert
+		}
+		out = append(out, r)
 	}
 	o.changed = o.changed[:0]
 	return out
@@ -526,7 +551,7 @@ func (o *aggOp) result(c *opCtx, group string, w windows.Window, acc *windows.Ac
 	b = append(b, 0)
 	b = strconv.AppendInt(b, w.Start, 10)
 	b = append(b, 0)
-	if kind == "update" {
+	if kind != "final" {
 		b = strconv.AppendInt(b, last, 10)
 	} else {
 		b = strconv.AppendInt(b, w.End, 10)
@@ -539,7 +564,18 @@ func (o *aggOp) result(c *opCtx, group string, w windows.Window, acc *windows.Ac
 		Topic: part.Topic, Partition: part.Partition, Offset: last,
 		wm:      c.firedAt(),
 		version: last, versioned: kind == "update",
+		op: OpInsert, // an on_close result; emitUpdates sets its own
 	}
+}
+
+// deleted is the on_update output that deletes the row of session w of
+// group (merged into a session that starts earlier): key, window_start
+// and window_end only, with an ID of its own and the batch's version.
+func (o *aggOp) deleted(c *opCtx, group string, w windows.Window) *Record {
+	r := o.result(c, group, w, o.fns.NewAcc(), "delete")
+	r.Event = map[string]any{"key": group, "window_start": r.Event["window_start"], "window_end": r.Event["window_end"]}
+	r.versioned, r.op = true, OpDelete
+	return r
 }
 
 // encodeSessions: uvarint n, then per session varint start, varint end,

@@ -330,3 +330,64 @@ func TestAggregateRejectedEventStillAdvancesThePartitionsWatermark(t *testing.T)
 		t.Errorf("%d dead letters and %d late events, want 1 and 1", dlq, late)
 	}
 }
+
+// TestAggregateOutputsCarryTheirOp: every window result says what it does
+// to its row (key, window_start): an on_close result and an on_update
+// window's first result insert it, later on_update results update it,
+// and an on_update session merged into one that starts earlier deletes
+// its row, so that a table applying the outputs holds the live sessions.
+func TestAggregateOutputsCarryTheirOp(t *testing.T) {
+	ops := func(window, emit string, evs []ev) []string {
+		t.Helper()
+		h := newHarnessYAML(t, fmt.Sprintf(aggPipeline, "0s", 1, window, emit), memory.New())
+		for o, e := range evs {
+			h.claim.msgs <- &sarama.ConsumerMessage{Topic: "in", Offset: int64(o), Key: []byte(e.user), Value: []byte(e.json())}
+			h.waitMarked(int64(o + 1))
+		}
+		h.prod.mu.Lock()
+		defer h.prod.mu.Unlock()
+		var out []string
+		for _, m := range h.prod.sent {
+			if m.Topic != "out" {
+				continue
+			}
+			var op string
+			for _, hd := range m.Headers {
+				if string(hd.Key) == OpHeader {
+					op = string(hd.Value)
+				}
+			}
+			b, _ := m.Value.Encode()
+			var r result
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s %s@%s n=%d", op, r.Key, strings.TrimPrefix(r.Start, "1970-01-01T"), r.N))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, window, emit string
+		evs                []ev
+		want               []string
+	}{
+		{"on_update tumbling", "{tumbling: 10s}", "on_update", []ev{{"a", 1_000, 1}, {"a", 2_000, 2}, {"b", 3_000, 1}},
+			[]string{"insert a@00:00:00Z n=1", "update a@00:00:00Z n=2", "insert b@00:00:00Z n=1"}},
+		{"on_close tumbling", "{tumbling: 10s}", "on_close", []ev{{"a", 1_000, 1}, {"a", 25_000, 2}},
+			[]string{"insert a@00:00:00Z n=1"}},
+		{"on_update sessions", "{session: 5s, grace: 10s}", "on_update",
+			[]ev{{"a", 0, 1}, {"a", 12_000, 2}, {"a", 6_000, 4}, {"a", 9_000, 8}},
+			[]string{
+				"insert a@00:00:00Z n=1", "update a@00:00:00Z n=1", // the stored session is emitted again with each change of the key
+				"insert a@00:00:12Z n=1",
+				"update a@00:00:00Z n=1", "update a@00:00:12Z n=1", "insert a@00:00:06Z n=1",
+				"update a@00:00:00Z n=1", "update a@00:00:06Z n=3", "delete a@00:00:12Z n=0", // [12s,17s) merged into [6s,17s)
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ops(tc.window, tc.emit, tc.evs); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("outputs\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}

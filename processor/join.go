@@ -239,7 +239,7 @@ func (o *joinOp) pair(c *opCtx, key string, l, r *joinRow, from *Record, wm int6
 		Key: key, Event: ev, ID: outputID(c.pipelineName(), "join\x00"+o.j.Name, l.id+"\x00"+r.id, 0),
 		Time:  time.UnixMilli(max(l.t, r.t)).UTC(),
 		Topic: from.Topic, Partition: from.Partition, Offset: from.Offset, Timestamp: from.Timestamp,
-		wm: wm,
+		wm: wm, op: OpInsert,
 	}, nil
 }
 
@@ -265,7 +265,7 @@ func (o *joinOp) unmatched(c *opCtx, key string, row *joinRow) (*Record, error) 
 		Key: key, Event: out, ID: outputID(c.pipelineName(), "join\x00"+o.j.Name+"\x00"+string(row.side), row.id, 0),
 		Time:  time.UnixMilli(row.t).UTC(),
 		Topic: part.Topic, Partition: part.Partition, Offset: last,
-		wm: c.firedAt(),
+		wm: c.firedAt(), op: OpInsert,
 	}, nil
 }
 

@@ -33,6 +33,9 @@ const (
 // highest version.
 const VersionHeader = "eddy-version"
 
+// opValues are the eddy-op header values, by Op.
+var opValues = [...][]byte{OpInsert: []byte("insert"), OpUpdate: []byte("update"), OpDelete: []byte("delete")}
+
 // outputID is the deterministic ID of the n-th output derived from the
 // event with ID eventID: the same on every replay of that event. It is the
 // hex of the first 16 bytes of SHA-256(pipelineName 0 kind 0 eventID 0 n),
@@ -79,6 +82,7 @@ func (t *task) sink(recs []*Record) {
 	hdrBuf := make([]sarama.RecordHeader, 0, len(recs))
 	idKey := []byte(IDHeader)
 	versionKey := []byte(VersionHeader)
+	opKey := []byte(OpHeader)
 	// Keys and IDs (32 bytes); a part taken before it grew keeps the old
 	// array, whose contents do not change.
 	bytes := make([]byte, 0, len(recs)*(32+len(recs[0].Key)+8))
@@ -113,6 +117,9 @@ func (t *task) sink(recs []*Record) {
 			b0 = len(bytes)
 			bytes = strconv.AppendInt(bytes, r.version, 10)
 			hdrBuf = append(hdrBuf, sarama.RecordHeader{Key: versionKey, Value: bytes[b0:len(bytes):len(bytes)]})
+		}
+		if r.op != OpNone {
+			hdrBuf = append(hdrBuf, sarama.RecordHeader{Key: opKey, Value: opValues[r.op]})
 		}
 		for k, v := range r.Headers {
 			if !strings.HasPrefix(k, "eddy-") {

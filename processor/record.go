@@ -52,6 +52,52 @@ type Record struct {
 	versioned bool
 	// side is the join side of a record read from a join's internal topic.
 	side pipeline.Side
+	// op, when set, is what the record does to the row it describes: the
+	// eddy-op header of the output (see OpHeader).
+	op Op
+}
+
+// OpHeader is the header of every output that describes a row — a window
+// result, a joined row — saying what it does to that row, so that a
+// downstream table or database can apply the outputs: "insert" (a row not
+// emitted before: an on_close result, a join's output, an on_update
+// window's first result), "update" (a newer version of a row emitted
+// before, same key and window_start: later on_update results) or "delete"
+// (a row emitted before is gone: an on_update session merged into another
+// that starts earlier).
+const OpHeader = "eddy-op"
+
+// Op is the value of the eddy-op header.
+type Op uint8
+
+// The ops; OpNone writes no header.
+const (
+	OpNone Op = iota
+	OpInsert
+	OpUpdate
+	OpDelete
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpInsert:
+		return "insert"
+	case OpUpdate:
+		return "update"
+	case OpDelete:
+		return "delete"
+	}
+	return ""
+}
+
+// parseOp is the inverse of Op.String; OpNone for anything else.
+func parseOp(s string) Op {
+	for _, o := range []Op{OpInsert, OpUpdate, OpDelete} {
+		if o.String() == s {
+			return o
+		}
+	}
+	return OpNone
 }
 
 // Processor is custom Go code that runs as a pipeline step:

@@ -109,6 +109,9 @@ func (o *repartOp) process(_ context.Context, c *opCtx, in []*Record) ([]*Record
 					{Key: []byte(headerEventTime), Value: strconv.AppendInt(nil, r.Time.UnixMilli(), 10)},
 				},
 			}
+			if r.op != OpNone {
+				m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(OpHeader), Value: opValues[r.op]})
+			}
 			if o.step.Side != pipeline.SideNone {
 				m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(headerSide), Value: []byte{byte(o.step.Side)}})
 			}
@@ -269,6 +272,8 @@ func (t *task) decodeInternal(rec *Record, m *sarama.ConsumerMessage) (string, e
 			if len(h.Value) == 1 {
 				rec.side = pipeline.Side(h.Value[0])
 			}
+		case OpHeader:
+			rec.op = parseOp(string(h.Value))
 		default:
 			if rec.Headers == nil {
 				rec.Headers = map[string]string{}
