@@ -76,6 +76,11 @@ func catalog() map[string]Example {
 			Description: "filter, enrich and re-key web-shop orders; duplicates dropped, bad events dead-lettered",
 			New:         func(seed uint64) Generator { return newOrders(seed) },
 		},
+		"payments": {
+			Name:        "payments",
+			Description: "orders joined with their payments within 10 minutes (left join: orders never paid); the generator's clock runs 120x the wall clock",
+			New:         func(seed uint64) Generator { return newPayments(seed) },
+		},
 		"cascade": {
 			Name:        "cascade",
 			Description: "two pipelines joined by a topic: orders re-keyed by customer and enriched (stage 1), then per-customer totals in 5s windows (stage 2)",

@@ -51,8 +51,8 @@ func TestExamples(t *testing.T) {
 			for i := range 200 {
 				at := now.Add(time.Duration(i) * 10 * time.Millisecond)
 				ea, eb, ec := a.Next(at), b.Next(at), c.Next(at)
-				if !slices.Contains(ps[0].Spec.Source.Topics, ea.Topic) {
-					t.Fatalf("the generator writes %s, not a source of %s (%v)", ea.Topic, ex.Pipelines[0].Path, ps[0].Spec.Source.Topics)
+				if !slices.Contains(ps[0].Topics(), ea.Topic) {
+					t.Fatalf("the generator writes %s, not an input of %s (%v)", ea.Topic, ex.Pipelines[0].Path, ps[0].Topics())
 				}
 				same = same && ea.Key == eb.Key && string(ea.Value) == string(eb.Value)
 				differ = differ || ea.Key != ec.Key || string(ea.Value) != string(ec.Value)
