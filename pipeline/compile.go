@@ -32,6 +32,7 @@ type checker struct {
 	// inputs are the topics of joins' other inputs, by the field naming
 	// each.
 	inputs map[string]string
+	tables []*Table // compiled before the steps, which look them up
 
 	kafkaVersion sarama.KafkaVersion
 }
@@ -72,6 +73,10 @@ func (c *checker) run() *Pipeline {
 	s := c.spec
 	p := &Pipeline{File: c.file, KafkaVersion: c.kafkaVersion}
 	p.Source = c.input("source", &s.Source)
+	for _, t := range s.Tables {
+		c.tables = append(c.tables, &Table{Name: t.Name, Topic: t.Topic, Format: t.Format})
+	}
+	p.Tables = c.tables
 	for i := range s.Steps {
 		if st, ok := c.step(i, &s.Steps[i]); ok {
 			p.Steps = append(p.Steps, st)

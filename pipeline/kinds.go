@@ -110,6 +110,23 @@ var kinds = [...]kindDef{
 			st.Join = c.joinExprs(path, sc.Join)
 		},
 	},
+	{
+		kind: LookupStep, name: "lookup",
+		set: func(s *StepConfig) bool { return s.Lookup != nil },
+		check: func(c *checker, path string, _ int, sc *StepConfig, _ map[string]int) {
+			c.lookup(path, sc.Lookup)
+		},
+		compile: func(c *checker, path string, sc *StepConfig, st *Step) {
+			l := sc.Lookup
+			st.Lookup = &Lookup{Type: l.Type, As: l.As}
+			for _, t := range c.tables {
+				if t.Name == l.Table {
+					st.Lookup.Table = t
+				}
+			}
+			st.Lookup.Key = c.expr(path+".key", l.Key, 0, keyKinds, "string or int")
+		},
+	},
 }
 
 // InternalTopic is the name of the internal topic of the repartition step

@@ -19,6 +19,7 @@ func TestKindsTableIsComplete(t *testing.T) {
 		AggregateStep:   {Aggregate: &AggregateConfig{}},
 		RepartitionStep: {Repartition: &RepartitionConfig{Key: "event.k"}},
 		JoinStep:        {Join: &JoinConfig{}},
+		LookupStep:      {Lookup: &LookupConfig{}},
 	}
 	for i, k := range StepKinds() {
 		d := &kinds[i]
@@ -37,7 +38,7 @@ func TestKindsTableIsComplete(t *testing.T) {
 			t.Errorf("a step with only its %s field set: Kind() = %s", k, got)
 		}
 	}
-	if got, want := kindNames(), []string{"filter", "set", "map", "key", "processor", "aggregate", "repartition", "join"}; !slices.Equal(got, want) {
+	if got, want := kindNames(), []string{"filter", "set", "map", "key", "processor", "aggregate", "repartition", "join", "lookup"}; !slices.Equal(got, want) {
 		t.Errorf("kind names %q, want %q", got, want)
 	}
 	if got := StepKind(0).String(); got != "StepKind(0)" {
@@ -160,6 +161,64 @@ sink: {topic: out}
 		`p.yaml:8:15: steps[0].join.within: must be greater than 0, got 0s`,
 		`p.yaml:9:13: steps[0].join.type: "sideways" is not one of inner, left, right, outer`,
 		`p.yaml:10:35: steps[0].join.select.y: undeclared reference to 'lft' (did you mean 'left'?)`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors %v\nwant one with %q", err, want)
+		}
+	}
+}
+
+// TestTablesAndLookups: each table adds a stage of its own that reads its
+// topic (no steps); a lookup names a table, defaults to inner and to a
+// field named after the table; mistakes name their field.
+func TestTablesAndLookups(t *testing.T) {
+	src := `name: shop
+kafka: {brokers: [k:9092]}
+source: {topics: [clicks]}
+tables:
+  - {name: profiles, topic: user-profiles}
+steps:
+  - lookup: {table: profiles, key: event.user}
+  - lookup: {table: profiles, key: event.referrer, type: left, as: ref}
+sink: {topic: out}
+`
+	p, err := Parse("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Tables) != 1 || p.Tables[0].Name != "profiles" || p.Tables[0].Topic != "user-profiles" || p.Tables[0].Format != FormatJSON {
+		t.Fatalf("tables = %+v", p.Tables)
+	}
+	l0, l1 := p.Steps[0].Lookup, p.Steps[1].Lookup
+	if l0.Table != p.Tables[0] || l0.Type != JoinInner || l0.As != "profiles" || l0.Key.Text != "event.user" || l1.Type != JoinLeft || l1.As != "ref" {
+		t.Errorf("lookups = %+v, %+v", l0, l1)
+	}
+	st := p.Stages()
+	if len(st) != 2 || st[1].Table != p.Tables[0] || !slices.Equal(st[1].Topics, []string{"user-profiles"}) || st[1].First != st[1].End || st[0].End != 2 {
+		t.Errorf("stages = %+v", st)
+	}
+	if got := p.Topics(); !slices.Equal(got, []string{"clicks", "user-profiles"}) {
+		t.Errorf("Topics() = %v", got)
+	}
+
+	bad := `name: shop
+kafka: {brokers: [k:9092]}
+source: {topics: [clicks], start: latest}
+tables:
+  - {name: profiles, topic: clicks}
+  - {name: profiles, topic: t2}
+steps:
+  - lookup: {table: users, key: event.user, type: outer}
+sink: {topic: t2}
+`
+	_, err = Parse("p.yaml", []byte(bad))
+	for _, want := range []string{
+		`p.yaml:3:35: source.start: tables are read from their earliest offset`,
+		`p.yaml:5:29: tables[0].topic: topic "clicks" is also a source topic`,
+		`p.yaml:6:12: tables[1].name: table "profiles" is also tables[0]`,
+		`p.yaml:8:21: steps[0].lookup.table: no table "users" (tables: profiles, profiles)`,
+		`p.yaml:8:51: steps[0].lookup.type: a lookup is inner or left, got "outer"`,
+		`p.yaml:9:15: sink.topic: topic "t2" is tables[1]'s topic`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("errors %v\nwant one with %q", err, want)

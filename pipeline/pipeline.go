@@ -34,6 +34,8 @@ type Pipeline struct {
 	Steps []Step
 	// Sink is the compiled sink, nil when the pipeline has none.
 	Sink *Sink
+	// Tables are the compiled tables, in file order.
+	Tables []*Table
 }
 
 // Source is the compiled source section.
@@ -63,6 +65,7 @@ const (
 	AggregateStep                       // windowed aggregation
 	RepartitionStep                     // re-key through an internal topic
 	JoinStep                            // join with another stream within an interval
+	LookupStep                          // join with a table's row
 )
 
 // Step is one compiled step. Which fields are set depends on Kind.
@@ -85,6 +88,25 @@ type Step struct {
 	Repartition *Repartition
 	// Join is the join of a JoinStep.
 	Join *Join
+	// Lookup is the table lookup of a LookupStep.
+	Lookup *Lookup
+}
+
+// Table is a compiled tables item: Topic materialized into the state
+// store, a row per message key, under each table partition's state (so
+// committed with the partition's offset, fenced like any partition).
+type Table struct {
+	Name   string
+	Topic  string
+	Format Format
+}
+
+// Lookup is a compiled lookup step.
+type Lookup struct {
+	Table *Table
+	Key   *Expr    // the row key (string or int)
+	Type  JoinType // inner or left
+	As    string   // the event field that receives the row
 }
 
 // Join is a compiled join step: an interval join of the stream so far (the
@@ -170,6 +192,9 @@ type Stage struct {
 	// Upstream are the indexes of the stages that write Topics, on an
 	// internal topic: its watermark is the minimum over their partitions.
 	Upstream []int
+	// Table, for a table's stage, is the table its topic materializes; it
+	// runs no steps.
+	Table *Table
 }
 
 // Topics returns every topic the pipeline's consumer group reads: the
@@ -190,7 +215,8 @@ func (p *Pipeline) Topics() []string {
 	return out
 }
 
-// Stages returns the pipeline's sub-topologies, in order of the steps.
+// Stages returns the pipeline's sub-topologies, in order of the steps,
+// then one per table (materializing its topic; no steps).
 func (p *Pipeline) Stages() []Stage {
 	stages := []Stage{{Topics: p.Source.Topics, Source: &p.Source}}
 	cur := 0 // the stage the steps so far run in
@@ -216,6 +242,11 @@ func (p *Pipeline) Stages() []Stage {
 		}
 	}
 	stages[cur].End = len(p.Steps)
+	for _, t := range p.Tables {
+		stages = append(stages, Stage{Index: len(stages), Topics: []string{t.Topic},
+			Source: &Source{Topics: []string{t.Topic}, Format: t.Format, Start: StartEarliest},
+			First: len(p.Steps), End: len(p.Steps), Table: t})
+	}
 	return stages
 }
 

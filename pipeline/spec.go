@@ -26,6 +26,9 @@ type Spec struct {
 	// DeadLetter, when set, receives events that fail (bad JSON, CEL errors);
 	// when nil such events are counted and skipped.
 	DeadLetter *DeadLetterConfig `yaml:"dead_letter"`
+	// Tables are topics materialized into the state store, row per key,
+	// for lookup steps.
+	Tables []TableConfig `yaml:"tables"`
 	// Steps is the chain of operators every event runs through, in order.
 	Steps []StepConfig `yaml:"steps"`
 	// Sink, when set, is the topic the pipeline writes its output to.
@@ -221,6 +224,36 @@ type StepConfig struct {
 	Repartition *RepartitionConfig `yaml:"repartition"`
 	// Join joins the stream with another within an interval of event time.
 	Join *JoinConfig `yaml:"join"`
+	// Lookup joins each event with a table's row (a stream-table join).
+	Lookup *LookupConfig `yaml:"lookup"`
+}
+
+// TableConfig is one item of tables: a topic materialized into the state
+// store by the pipeline's workers, one row per message key.
+type TableConfig struct {
+	// Name names the table in lookup steps and in the store. Required;
+	// unique.
+	Name string `yaml:"name"`
+	// Topic holds the table's rows, keyed by row key and partitioned by
+	// Kafka's default partitioner (murmur2 of the key): a record upserts
+	// its key's row, a tombstone (null value) deletes it. Compacted or not.
+	// Required.
+	Topic string `yaml:"topic"`
+	// Format is how row values are decoded: json (default) or raw.
+	Format Format `yaml:"format"`
+}
+
+// LookupConfig is a lookup step: a stream-table join.
+type LookupConfig struct {
+	// Table names the table (tables[].name). Required.
+	Table string `yaml:"table"`
+	// Key is a CEL expression (string or int) giving the row key. Required.
+	Key string `yaml:"key"`
+	// Type is inner (an event without a row is dropped) or left (it goes
+	// on, its field null). Default inner.
+	Type JoinType `yaml:"type"`
+	// As is the event field that receives the row. Default the table's name.
+	As string `yaml:"as"`
 }
 
 // JoinConfig is a join step: a stream-stream interval join.

@@ -102,9 +102,22 @@ func (c *checker) topic(path, t string) {
 // notSource rejects writing to a topic the pipeline reads: every output
 // would be read back as input.
 func (c *checker) notSource(path, t string) {
-	for _, s := range c.spec.Source.Topics {
-		if s == t && t != "" {
-			c.fail(path, "topic %q is also a source topic: the pipeline would read its own output", t)
+	if t == "" {
+		return
+	}
+	if slices.Contains(c.spec.Source.Topics, t) {
+		c.fail(path, "topic %q is also a source topic: the pipeline would read its own output", t)
+		return
+	}
+	for i, tb := range c.spec.Tables {
+		if tb.Topic == t {
+			c.fail(path, "topic %q is tables[%d]'s topic: the pipeline would read its own output", t, i)
+			return
+		}
+	}
+	for i, st := range c.spec.Steps {
+		if j := st.Join; j != nil && slices.Contains(j.With.Topics, t) {
+			c.fail(path, "topic %q is an input of steps[%d].join: the pipeline would read its own output", t, i)
 			return
 		}
 	}
@@ -134,6 +147,7 @@ func (c *checker) validate() {
 	}
 	c.kafka()
 	c.source()
+	c.tablesSection()
 	c.state()
 	c.positive("dedup.ttl", &s.Dedup.TTL, DefaultDedupTTL)
 	if !c.d.has("flush.max_messages") || isNullAt(c, "flush.max_messages") {
@@ -568,6 +582,76 @@ func (c *checker) join(path string, i int, j *JoinConfig, names map[string]int) 
 	if j.Late != nil {
 		c.sideRouter(path+".late.router", &j.Late.Router)
 		c.output(path+".late.topic", j.Late.Topic, j.Late.Router)
+	}
+}
+
+// tablesSection checks tables: names unique, each topic read once, and a
+// start from the earliest offset (a table needs its whole history).
+func (c *checker) tablesSection() {
+	names := map[string]string{}
+	for i := range c.spec.Tables {
+		t := &c.spec.Tables[i]
+		path := indexPath("tables", i)
+		switch {
+		case t.Name == "":
+			c.missing(path + ".name")
+		case !aggNameRe.MatchString(t.Name):
+			c.fail(path+".name", "%q: use 1-100 letters, digits, '-', '_' and '.'", t.Name)
+		case names[t.Name] != "":
+			c.fail(path+".name", "table %q is also %s", t.Name, names[t.Name])
+		default:
+			names[t.Name] = path
+		}
+		c.topic(path+".topic", t.Topic)
+		switch {
+		case slices.Contains(c.spec.Source.Topics, t.Topic):
+			c.fail(path+".topic", "topic %q is also a source topic", t.Topic)
+		case t.Topic != "" && c.inputs[t.Topic] != "":
+			c.fail(path+".topic", "topic %q is also read by %s: each topic feeds one input", t.Topic, c.inputs[t.Topic])
+		case t.Topic != "":
+			c.inputs[t.Topic] = path + ".topic"
+		}
+		if t.Format == "" {
+			t.Format = FormatJSON
+		}
+	}
+	if len(c.spec.Tables) > 0 && c.spec.Source.Start == StartLatest {
+		c.fail("source.start", "tables are read from their earliest offset: start: latest would skip a table's history (remove it, or the tables)")
+	}
+}
+
+// lookup checks a lookup step at path.
+func (c *checker) lookup(path string, l *LookupConfig) {
+	if l == nil {
+		c.fail(path, "want a mapping with table and key")
+		return
+	}
+	var names []string
+	found := false
+	for _, t := range c.spec.Tables {
+		names = append(names, t.Name)
+		found = found || t.Name == l.Table
+	}
+	switch {
+	case l.Table == "":
+		c.missing(path + ".table")
+	case !found && len(names) == 0:
+		c.fail(path+".table", "no table %q: the pipeline has no tables section", l.Table)
+	case !found:
+		c.fail(path+".table", "no table %q (tables: %s)", l.Table, strings.Join(names, ", "))
+	}
+	if l.Key == "" {
+		c.missing(path + ".key")
+	}
+	switch l.Type {
+	case "":
+		l.Type = JoinInner
+	case JoinInner, JoinLeft:
+	default:
+		c.fail(path+".type", "a lookup is inner or left, got %q", string(l.Type))
+	}
+	if l.As == "" {
+		l.As = l.Table
 	}
 }
 

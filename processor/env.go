@@ -31,6 +31,17 @@ func (t *task) load(ctx context.Context, keys []string) error {
 	return err
 }
 
+// lookup reads keys of partition p's committed state, retrying while the
+// store is down: one round trip.
+func (t *task) lookup(ctx context.Context, p statedb.Partition, keys []string) (map[string][]byte, error) {
+	var rows map[string][]byte
+	err := t.retry(ctx, "table lookup", func(ctx context.Context) (err error) {
+		rows, err = t.w.o.store.Load(ctx, p, keys)
+		return err
+	})
+	return rows, err
+}
+
 // due reads the partition's stored timers under prefix, retrying while
 // the store is down.
 func (t *task) due(ctx context.Context, prefix string, until int64, limit int) ([]statedb.Timer, error) {

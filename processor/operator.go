@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -70,6 +71,9 @@ type env interface {
 	// load reads keys into the partition's cache, retrying while the store
 	// is down.
 	load(ctx context.Context, keys []string) error
+	// lookup reads keys of another partition's committed state (a table
+	// partition's rows), retrying while the store is down.
+	lookup(ctx context.Context, p statedb.Partition, keys []string) (map[string][]byte, error)
 	// due reads stored timers under prefix, retrying while the store is
 	// down.
 	due(ctx context.Context, prefix string, until int64, limit int) ([]statedb.Timer, error)
@@ -93,6 +97,8 @@ type env interface {
 	// message key (see task.checkCoPartitioned).
 	checkCoPartitioned(r *Record, group string)
 	stats() *counters
+	// countAtCommit adds n to c once the batch is committed.
+	countAtCommit(c *atomic.Uint64, n uint64)
 	logger() *zap.Logger
 }
 

@@ -45,6 +45,9 @@ var builders = map[pipeline.StepKind]func(b *opBuilder, i int, s *pipeline.Step)
 	pipeline.JoinStep: func(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
 		return newJoinOp(i, s)
 	},
+	pipeline.LookupStep: func(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
+		return newLookupOp(i, s)
+	},
 	pipeline.AggregateStep: func(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
 		a, err := newAggOp(stepName(i, s), s.Aggregate)
 		if err != nil {

@@ -55,6 +55,8 @@ type Record struct {
 	// op, when set, is what the record does to the row it describes: the
 	// eddy-op header of the output (see OpHeader).
 	op Op
+	// tombstone marks a table record with a null value: its row is deleted.
+	tombstone bool
 }
 
 // OpHeader is the header of every output that describes a row — a window

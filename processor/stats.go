@@ -14,6 +14,10 @@ type Stats struct {
 	// repartition steps, acknowledged and committed; Markers counts the
 	// watermark markers read from internal topics.
 	Repartitioned, Markers uint64
+	// TableRows counts table records applied (upserts and deletes);
+	// Lookups counts lookup steps' row reads, LookupMisses those that found
+	// no row.
+	TableRows, Lookups, LookupMisses uint64
 	// Out counts records produced to the sink, acknowledged and committed.
 	Out uint64
 	// Filtered counts records dropped by filter steps.
@@ -56,6 +60,7 @@ type counters struct {
 	flushes, fenced, rebalances, storeErrs, flushNs atomic.Uint64
 	late, windowsClosed, notCoPart, storeCalls      atomic.Uint64
 	repartitioned, markers                          atomic.Uint64
+	tableRows, lookups, lookupMisses                atomic.Uint64
 }
 
 // Stats returns a snapshot of the Worker's counters.
@@ -69,6 +74,7 @@ func (w *Worker) Stats() Stats {
 		StoreErrors: c.storeErrs.Load(), FlushTime: time.Duration(c.flushNs.Load()),
 		Late: c.late.Load(), WindowsClosed: c.windowsClosed.Load(), NotCoPartitioned: c.notCoPart.Load(),
 		StoreCalls: c.storeCalls.Load(), Repartitioned: c.repartitioned.Load(), Markers: c.markers.Load(),
+		TableRows: c.tableRows.Load(), Lookups: c.lookups.Load(), LookupMisses: c.lookupMisses.Load(),
 	}
 	w.mu.Lock()
 	for _, t := range w.tasks {

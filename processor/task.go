@@ -82,7 +82,10 @@ type task struct {
 	out      []*sarama.ProducerMessage // not yet acknowledged
 	produced int                       // acknowledged since the last commit
 	emitted  []*Record                 // sink records of out, for the output hook
-	sent     int                       // internal records of out (send), counted at commit
+	// atCommit are counter increments of the unflushed work, added when
+	// its commit succeeds (countAtCommit): what is counted is what is
+	// persisted, once, whatever a replay redoes.
+	atCommit map[*atomic.Uint64]uint64
 	// parts holds the partition counts, learnt when the task started, of
 	// the topics it places records on itself: the sink topic with
 	// multicast, the internal topic its stage feeds.
@@ -126,12 +129,15 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 		t.src = &w.p.Source
 	}
 	t.wm = windows.NewWatermark(t.src.AllowedLateness)
-	t.dedupOn = w.p.Spec.Dedup.Enabled || t.stage.Internal
+	t.dedupOn = (w.p.Spec.Dedup.Enabled && t.stage.Table == nil) || t.stage.Internal // a table's rows are upserts
 	t.markedWM = math.MinInt64
 	if t.stage.Internal {
 		t.up = &upstream{wm: map[string]int64{}, seen: map[string]time.Time{}, since: time.Now()}
 	}
 	ops := built[t.stage.First:t.stage.End]
+	if tb := t.stage.Table; tb != nil {
+		ops = []operator{newTableOp(tb, slices.Index(w.p.Tables, tb))}
+	}
 	if r := t.stage.Repartition; r != nil && r.Side != pipeline.SideNone {
 		// A join's input: its records routed into the join's internal
 		// topic after the stage's steps.
@@ -327,6 +333,9 @@ func (t *task) topicPartitions(ctx context.Context) error {
 	if r := t.stage.Repartition; r != nil {
 		topics = append(topics, r.Topic)
 	}
+	for _, tb := range t.w.p.Tables { // lookups place keys; a table task checks placement
+		topics = append(topics, tb.Topic)
+	}
 	var upstream []string
 	for _, i := range t.stage.Upstream {
 		upstream = append(upstream, t.w.stages[i].Topics...)
@@ -366,7 +375,15 @@ func (t *task) partitions(topic string) int32 {
 // flush.
 func (t *task) send(m *sarama.ProducerMessage) {
 	t.out = append(t.out, m)
-	t.sent++
+	t.countAtCommit(&t.w.stats.repartitioned, 1)
+}
+
+// countAtCommit adds n to c once the unflushed work is committed.
+func (t *task) countAtCommit(c *atomic.Uint64, n uint64) {
+	if t.atCommit == nil {
+		t.atCommit = map[*atomic.Uint64]uint64{}
+	}
+	t.atCommit[c] += n
 }
 
 // step processes the pending batch and flushes it.
@@ -673,6 +690,11 @@ func (t *task) decode(rec *Record, m *sarama.ConsumerMessage) (string, error) {
 		Key: string(m.Key), Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		Timestamp: m.Timestamp, Time: m.Timestamp, raw: m.Value, srcKey: m.Key,
 	}
+	if t.stage.Table != nil && m.Value == nil {
+		rec.tombstone = true // a table's delete: nothing to decode
+		rec.ID = dedup.DefaultID(rec.Topic, rec.Partition, rec.Offset, nil)
+		return "", nil
+	}
 	if len(m.Headers) > 0 {
 		rec.Headers = make(map[string]string, len(m.Headers))
 		for _, h := range m.Headers {
@@ -799,8 +821,10 @@ func (t *task) flush(ctx context.Context) error {
 			zap.Int("state_writes", len(c.Puts)+len(c.Deletes)), zap.Duration("took", time.Since(start)))
 	}
 	t.w.stats.out.Add(uint64(len(t.emitted)))
-	t.w.stats.repartitioned.Add(uint64(t.sent))
-	t.sent = 0
+	for c, n := range t.atCommit {
+		c.Add(n)
+	}
+	clear(t.atCommit)
 	if hook := t.w.o.onOutput; hook != nil {
 		for _, r := range t.emitted {
 			hook(r)
