@@ -300,6 +300,22 @@
 // and right; in an unmatched row the missing side is an empty map and a
 // field that fails on it is null. with.topics may not be source topics.
 //
+// # tables and lookup
+//
+//	tables:
+//	  - name: profiles           # required, unique
+//	    topic: user-profiles     # required: rows keyed by row key (murmur2-partitioned)
+//	    format: json             # json (default) | raw
+//	steps:
+//	  - lookup: {table: profiles, key: event.user_id, type: left, as: profile}
+//
+// A table's topic is materialized into the state store by the pipeline's
+// workers (a record upserts its key's row, a null value deletes it); a
+// lookup step reads the row of key (CEL, string or int) from whichever
+// table partition holds it and sets the event's field as (default: the
+// table's name) to it. inner (default) drops an event without a row; left
+// sets the field to null. Tables need source.start: earliest.
+//
 // # sink
 //
 //	sink:

@@ -245,7 +245,7 @@ func (p *Pipeline) Stages() []Stage {
 	for _, t := range p.Tables {
 		stages = append(stages, Stage{Index: len(stages), Topics: []string{t.Topic},
 			Source: &Source{Topics: []string{t.Topic}, Format: t.Format, Start: StartEarliest},
-			First: len(p.Steps), End: len(p.Steps), Table: t})
+			First:  len(p.Steps), End: len(p.Steps), Table: t})
 	}
 	return stages
 }

@@ -38,7 +38,7 @@ func TestLookupReadsRowsAnotherWorkerMaterialized(t *testing.T) {
 				{"u1", `{"name":"Ann","tier":"gold"}`},
 				{"u2", `{"name":"Bob"}`},
 				{"u1", `{"name":"Ann","tier":"platinum"}`}, // an update
-				{"u2", ""},                                 // a tombstone
+				{"u2", ""}, // a tombstone
 			}
 			for o, r := range rows {
 				m := &sarama.ConsumerMessage{Topic: "profiles", Offset: int64(o), Key: []byte(r.key)}

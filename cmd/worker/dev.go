@@ -195,6 +195,9 @@ func devTopics(stages []*devStage) []string {
 		if p.Spec.DeadLetter != nil {
 			add(p.Spec.DeadLetter.Topic)
 		}
+		for _, tb := range p.Tables {
+			add(tb.Topic)
+		}
 		for _, st := range p.Steps {
 			if st.Aggregate != nil {
 				add(st.Aggregate.LateTopic)

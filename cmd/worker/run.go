@@ -146,6 +146,8 @@ func describeStage(p *pipeline.Pipeline, st pipeline.Stage) string {
 			side := map[pipeline.Side]string{pipeline.SideLeft: "left", pipeline.SideRight: "right"}[r.Side]
 			to = fmt.Sprintf("join %s, %s side: internal topic %s by join key %s (%s, read deduplicated)", r.Name, side, r.Topic, r.Key.Text, parts)
 		}
+	case st.Table != nil:
+		to = fmt.Sprintf("table %s (rows upserted into the state store, read by lookups from any worker)", st.Table.Name)
 	case p.Sink != nil:
 		to = fmt.Sprintf("sink %s (router %s)", strings.Join(p.Sink.Topics, ", "), p.Sink.Router)
 		if len(p.Sink.Topics) > 1 {
