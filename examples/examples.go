@@ -15,7 +15,7 @@ var files embed.FS
 type Event struct {
 	Topic string
 	Key   string
-	Value []byte
+	Value []byte // nil: a tombstone (a table's delete)
 }
 
 // Generator makes a stream of realistic events for one example. It is not
@@ -80,6 +80,11 @@ func catalog() map[string]Example {
 			Name:        "payments",
 			Description: "orders joined with their payments within 10 minutes (left join: orders never paid); the generator's clock runs 120x the wall clock",
 			New:         func(seed uint64) Generator { return newPayments(seed) },
+		},
+		"profiles": {
+			Name:        "profiles",
+			Description: "page views enriched from a table of user profiles (updated and deleted mid-stream) with a lookup",
+			New:         func(seed uint64) Generator { return newProfiles(seed) },
 		},
 		"cascade": {
 			Name:        "cascade",

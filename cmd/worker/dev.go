@@ -377,7 +377,11 @@ func generate(ctx context.Context, brokers []string, g examples.Generator, rate,
 					continue
 				}
 				ev := g.Next(now)
-				p.Input() <- &sarama.ProducerMessage{Topic: ev.Topic, Key: sarama.StringEncoder(ev.Key), Value: sarama.ByteEncoder(ev.Value)}
+				m := &sarama.ProducerMessage{Topic: ev.Topic, Key: sarama.StringEncoder(ev.Key)}
+				if ev.Value != nil { // nil: a tombstone
+					m.Value = sarama.ByteEncoder(ev.Value)
+				}
+				p.Input() <- m
 				n.Add(1)
 				if onProduce != nil {
 					onProduce(ev)

@@ -183,3 +183,93 @@ func TestDevPayments(t *testing.T) {
 	}
 	t.Logf("%d rows printed (%d unpaid), all right; all %d of the orders closed a minute before the end", len(rows), unpaid, len(w))
 }
+
+// TestDevProfiles runs the profiles example (views enriched from a table
+// of profiles that changes mid-stream) in worker dev: every printed view
+// carries a plan its user had at some time (the table as materialized
+// when the view's batch ran) or "unknown" (no row then), a guest's is
+// always unknown, and most views found their user's row.
+func TestDevProfiles(t *testing.T) {
+	const events, seed = 3000, 3
+	var stderr syncBuffer
+	o, err := parseDev([]string{"-example", "profiles", "-seed", fmt.Sprint(seed), "-events", fmt.Sprint(events),
+		"-rate", "1000", "-print", "1000000", "-http", ""}, &stderr)
+	if err != nil {
+		t.Fatalf("flags: %v (%s)", err, stderr.String())
+	}
+	var mu sync.Mutex
+	plans := map[string]map[string]bool{} // user -> every plan it had
+	views, generated := 0, 0
+	o.onProduce = func(ev examples.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		generated++
+		if ev.Topic != "user-profiles" {
+			views++
+			return
+		}
+		if ev.Value == nil {
+			return
+		}
+		var p struct{ Plan string }
+		if err := json.Unmarshal(ev.Value, &p); err != nil {
+			t.Errorf("profile %s: %v", ev.Value, err)
+		}
+		if plans[ev.Key] == nil {
+			plans[ev.Key] = map[string]bool{}
+		}
+		plans[ev.Key][p.Plan] = true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- dev(ctx, o, &out, zap.NewNop()) }()
+	printed := func() int { return strings.Count(out.String(), "→ key=") }
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		v, n := views, generated
+		mu.Unlock()
+		if n == events && printed() >= v {
+			break // every view printed (a left lookup drops none)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s: %d events generated, %d views, %d printed", n, v, printed())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("dev: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	known, unknown := 0, 0
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	for sc.Scan() {
+		_, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "→ key="), "  ")
+		if !ok || !strings.HasPrefix(sc.Text(), "→ key=") {
+			continue
+		}
+		var v struct {
+			User string `json:"user_id"`
+			Plan string `json:"plan"`
+		}
+		if err := json.Unmarshal([]byte(rest), &v); err != nil {
+			t.Fatalf("printed %q: %v", sc.Text(), err)
+		}
+		switch {
+		case v.Plan == "unknown":
+			unknown++
+		case strings.HasPrefix(v.User, "guest-") || !plans[v.User][v.Plan]:
+			t.Errorf("view of %s with plan %q, which it never had (%v)", v.User, v.Plan, plans[v.User])
+		default:
+			known++
+		}
+	}
+	if known < 4*unknown {
+		t.Errorf("%d views with their user's plan, %d unknown: most should find their row", known, unknown)
+	}
+	t.Logf("%d views: %d enriched, %d without a row", known+unknown, known, unknown)
+}
