@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -8,9 +9,12 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/eddy-streams/eddy/dimension"
 	"github.com/eddy-streams/eddy/integration/testenv"
 	"github.com/eddy-streams/eddy/processor"
+	"github.com/eddy-streams/eddy/statedb/memory"
 )
 
 const tablePipeline = `
@@ -136,5 +140,104 @@ func TestLookupSeesTheTableAsMaterialized(t *testing.T) {
 				t.Logf("A: %d lookups, %d table rows; B: %d lookups, %d table rows", sa.Lookups, sa.TableRows, sb.Lookups, sb.TableRows)
 			})
 		}
+	}
+}
+
+const dimensionPipeline = `
+name: %s
+kafka: {brokers: [unused:9092]}
+source: {topics: [%s], event_id: event.id}
+flush: {max_messages: 100, interval: 50ms}
+tables:
+  - {name: users, redis: {addrs: [%q], key_prefix: %q}, cache: {ttl: 300ms}}
+  - {name: products, sql: {dsn: %q, table: %s, key_column: sku}, cache: {ttl: 300ms}}
+steps:
+  - lookup: {table: users, key: event.user, type: left}
+  - lookup: {table: products, key: event.sku}
+  - map: {id: event.id, tier: 'event.users == null ? "none" : event.users.tier', name: event.products.name, qty: event.products.qty}
+sink: {topic: %s}
+`
+
+// TestLookupInTablesYouKeep looks events up in a Redis hash per user
+// (left) and a MariaDB table of products (inner) that the test keeps, as
+// a user would: a missing user gives null, a missing product drops the
+// event, and a row changed in the source is seen once the cache's TTL has
+// passed.
+func TestLookupInTablesYouKeep(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	addr, prefix, dsn := testenv.RedisAddr(t), testenv.RedisPrefix(t), testenv.MySQL(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer rdb.Close()
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	table := fmt.Sprintf("products_%d", time.Now().UnixNano()%1_000_000_000)
+	for _, q := range []string{
+		"CREATE TABLE " + table + " (sku VARCHAR(20) PRIMARY KEY, name VARCHAR(40), qty INT)",
+		"INSERT INTO " + table + " VALUES ('s1', 'pen', 3), ('s2', 'ink', 7)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + table) })
+	ctx := t.Context()
+	rdb.HSet(ctx, prefix+"u1", "tier", "gold")
+	rdb.HSet(ctx, prefix+"u2", "tier", "silver")
+
+	in, out := testenv.Topic(t, brokers, 2), testenv.Topic(t, brokers, 2)
+	p := loadPipeline(t, dimensionPipeline, testenv.Unique("dim"), in, addr, prefix, dsn, table, out)
+	tables, err := dimension.Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []processor.Option{}
+	for name, src := range tables {
+		defer src.Close()
+		opts = append(opts, processor.WithTableSource(name, src))
+	}
+	w, stop := startWorker(t, "w", p, brokers, testenv.Group(t), memory.New(), opts...)
+	defer stop()
+
+	send := func(from int, evs ...[2]string) {
+		t.Helper()
+		var msgs []*sarama.ProducerMessage
+		for i, e := range evs {
+			msgs = append(msgs, &sarama.ProducerMessage{Key: sarama.StringEncoder(e[0]),
+				Value: sarama.StringEncoder(fmt.Sprintf(`{"id":"e%d","user":%q,"sku":%q}`, from+i, e[0], e[1]))})
+		}
+		produce(t, brokers, in, msgs)
+	}
+	send(0, [2]string{"u1", "s1"}, [2]string{"u2", "s2"}, [2]string{"u9", "s1"}, [2]string{"u1", "s9"})
+	waitFor(t, 60*time.Second, "3 outputs", func() bool { return w.Stats().Out >= 3 })
+	// Change the sources; after the TTL the new rows are used.
+	rdb.HSet(ctx, prefix+"u1", "tier", "platinum")
+	if _, err := db.Exec("UPDATE " + table + " SET qty = 30 WHERE sku = 's1'"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	send(4, [2]string{"u1", "s1"})
+	waitFor(t, 60*time.Second, "4 outputs", func() bool { return w.Stats().Out >= 4 })
+	stop()
+
+	got := map[string]string{}
+	for _, m := range testenv.ReadCommitted(t, brokers, out, 30*time.Second) {
+		var ev struct {
+			ID, Tier, Name string
+			Qty            int
+		}
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		got[ev.ID] = fmt.Sprintf("%s %s %d", ev.Tier, ev.Name, ev.Qty)
+	}
+	want := map[string]string{"e0": "gold pen 3", "e1": "silver ink 7", "e2": "none pen 3", "e4": "platinum pen 30"}
+	if !maps.Equal(got, want) {
+		t.Errorf("outputs %v, want %v", got, want)
+	}
+	if s := w.Stats(); s.Lookups != 10 || s.LookupMisses != 2 || s.Filtered != 1 {
+		t.Errorf("lookups %d, misses %d, filtered %d; want 10, 2 (u9, s9), 1 (s9)", s.Lookups, s.LookupMisses, s.Filtered)
 	}
 }

@@ -73,8 +73,13 @@ func (c *checker) run() *Pipeline {
 	s := c.spec
 	p := &Pipeline{File: c.file, KafkaVersion: c.kafkaVersion}
 	p.Source = c.input("source", &s.Source)
-	for _, t := range s.Tables {
-		c.tables = append(c.tables, &Table{Name: t.Name, Topic: t.Topic, Format: t.Format})
+	for i := range s.Tables {
+		t := &s.Tables[i]
+		tb := &Table{Name: t.Name, Topic: t.Topic, Format: t.Format}
+		if t.Redis != nil || t.SQL != nil {
+			tb.External = t
+		}
+		c.tables = append(c.tables, tb)
 	}
 	p.Tables = c.tables
 	for i := range s.Steps {

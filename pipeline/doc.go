@@ -316,6 +316,11 @@
 // table's name) to it. inner (default) drops an event without a row; left
 // sets the field to null. Tables need source.start: earliest.
 //
+// A table can instead be one the user keeps: redis: {addrs, key_prefix,
+// type: hash|json, ...} (the row of k at <key_prefix>k) or sql: {dsn,
+// table, key_column}, read only, through a per-worker cache: {size:
+// 10000, ttl: 1m}.
+//
 // # sink
 //
 //	sink:

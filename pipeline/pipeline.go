@@ -97,8 +97,12 @@ type Step struct {
 // committed with the partition's offset, fenced like any partition).
 type Table struct {
 	Name   string
-	Topic  string
+	Topic  string // "" for a table the user keeps (External)
 	Format Format
+	// External, when set, is the tables item of a Redis or SQL table the
+	// user keeps: read only, through a per-worker cache; the runtime gets
+	// it as a processor.TableSource.
+	External *TableConfig
 }
 
 // Lookup is a compiled lookup step.
@@ -243,6 +247,9 @@ func (p *Pipeline) Stages() []Stage {
 	}
 	stages[cur].End = len(p.Steps)
 	for _, t := range p.Tables {
+		if t.External != nil {
+			continue // nothing to materialize
+		}
 		stages = append(stages, Stage{Index: len(stages), Topics: []string{t.Topic},
 			Source: &Source{Topics: []string{t.Topic}, Format: t.Format, Start: StartEarliest},
 			First:  len(p.Steps), End: len(p.Steps), Table: t})

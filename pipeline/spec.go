@@ -241,6 +241,53 @@ type TableConfig struct {
 	Topic string `yaml:"topic"`
 	// Format is how row values are decoded: json (default) or raw.
 	Format Format `yaml:"format"`
+	// Redis, instead of Topic, is a table the user keeps in Redis: read
+	// only, a row per key.
+	Redis *TableRedisConfig `yaml:"redis"`
+	// SQL, instead of Topic, is a table the user keeps in MySQL, MariaDB
+	// or SingleStore: read only, a row per key column value.
+	SQL *TableSQLConfig `yaml:"sql"`
+	// Cache bounds the per-worker cache of a Redis or SQL table's rows.
+	Cache TableCacheConfig `yaml:"cache"`
+}
+
+// TableRedisConfig is tables[].redis.
+type TableRedisConfig struct {
+	// Addrs, Username, Password, DB, TLS and MasterName connect as in
+	// state.redis.
+	Addrs      []string   `yaml:"addrs"`
+	Username   string     `yaml:"username"`
+	Password   string     `yaml:"password"`
+	DB         int        `yaml:"db"`
+	TLS        *TLSConfig `yaml:"tls"`
+	MasterName string     `yaml:"master_name"`
+	// KeyPrefix: the row of key k is at <key_prefix>k.
+	KeyPrefix string `yaml:"key_prefix"`
+	// Type is hash (a hash per row, HGETALL; default) or json (a string
+	// holding a JSON object, GET).
+	Type string `yaml:"type"`
+}
+
+// TableSQLConfig is tables[].sql.
+type TableSQLConfig struct {
+	// DSN is a go-sql-driver/mysql data source name. Required; never
+	// printed in errors.
+	DSN string `yaml:"dsn"`
+	// TLS, when set and enabled, encrypts the connections.
+	TLS *TLSConfig `yaml:"tls"`
+	// Table is the table (or view), optionally db.table. Required.
+	Table string `yaml:"table"`
+	// KeyColumn is the column a lookup key matches. Required.
+	KeyColumn string `yaml:"key_column"`
+}
+
+// TableCacheConfig is tables[].cache.
+type TableCacheConfig struct {
+	// Size is how many keys each worker keeps. Default 10000.
+	Size int `yaml:"size"`
+	// TTL is how long a row read (or found missing) is used before it is
+	// read again: a change in the source is seen within it. Default 1m.
+	TTL time.Duration `yaml:"ttl"`
 }
 
 // LookupConfig is a lookup step: a stream-table join.

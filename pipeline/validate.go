@@ -602,6 +602,26 @@ func (c *checker) tablesSection() {
 		default:
 			names[t.Name] = path
 		}
+		var kinds []string
+		for k, set := range map[string]bool{"topic": t.Topic != "", "redis": t.Redis != nil, "sql": t.SQL != nil} {
+			if set {
+				kinds = append(kinds, k)
+			}
+		}
+		sort.Strings(kinds)
+		switch {
+		case len(kinds) == 0:
+			c.fail(path, "want one of topic (a table eddy materializes), redis or sql (one you keep)")
+		case len(kinds) > 1:
+			c.fail(path, "%s exclude each other: choose one", strings.Join(kinds, " and "))
+		}
+		if t.Topic == "" {
+			c.externalTable(path, t)
+			continue
+		}
+		if c.d.has(path + ".cache") {
+			c.fail(path+".cache", "only a redis or sql table is cached: a topic's rows are in the state store")
+		}
 		c.topic(path+".topic", t.Topic)
 		switch {
 		case slices.Contains(c.spec.Source.Topics, t.Topic):
@@ -615,9 +635,55 @@ func (c *checker) tablesSection() {
 			t.Format = FormatJSON
 		}
 	}
-	if len(c.spec.Tables) > 0 && c.spec.Source.Start == StartLatest {
+	materialized := slices.ContainsFunc(c.spec.Tables, func(t TableConfig) bool { return t.Topic != "" })
+	if materialized && c.spec.Source.Start == StartLatest {
 		c.fail("source.start", "tables are read from their earliest offset: start: latest would skip a table's history (remove it, or the tables)")
 	}
+}
+
+// externalTable checks a redis or sql table at path.
+func (c *checker) externalTable(path string, t *TableConfig) {
+	if r := t.Redis; r != nil {
+		p := path + ".redis"
+		if len(r.Addrs) == 0 {
+			c.missing(p + ".addrs")
+		}
+		for i, a := range r.Addrs {
+			if msg := checkHostPort(a); msg != "" {
+				c.fail(indexPath(p+".addrs", i), "address %q: %s", a, msg)
+			}
+		}
+		switch r.Type {
+		case "":
+			r.Type = "hash"
+		case "hash", "json":
+		default:
+			c.fail(p+".type", "%q is not one of hash, json", r.Type)
+		}
+	}
+	if q := t.SQL; q != nil {
+		p := path + ".sql"
+		if q.DSN == "" {
+			c.missing(p + ".dsn")
+		} else if _, err := mysql.ParseDSN(q.DSN); err != nil {
+			c.fail(p+".dsn", "the value (not shown) is not a valid DSN")
+		}
+		if q.Table == "" {
+			c.missing(p + ".table")
+		}
+		if q.KeyColumn == "" {
+			c.missing(p + ".key_column")
+		}
+	}
+	if t.Format != FormatJSON && c.d.has(path+".format") {
+		c.fail(path+".format", "a redis or sql table's rows are read as they are stored: format is for a topic")
+	}
+	if !c.d.has(path+".cache.size") || t.Cache.Size == 0 {
+		t.Cache.Size = 10000
+	} else if t.Cache.Size < 0 {
+		c.fail(path+".cache.size", "must be greater than 0, got %d", t.Cache.Size)
+	}
+	c.positive(path+".cache.ttl", &t.Cache.TTL, time.Minute)
 }
 
 // lookup checks a lookup step at path.

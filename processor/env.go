@@ -42,6 +42,21 @@ func (t *task) lookup(ctx context.Context, p statedb.Partition, keys []string) (
 	return rows, err
 }
 
+// tableRows reads keys from the source of the table the user keeps,
+// retrying while it is down: the partition pauses, as for the store.
+func (t *task) tableRows(ctx context.Context, table string, keys []string) (map[string]map[string]any, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	src := t.w.o.tables[table]
+	var rows map[string]map[string]any
+	err := t.retry(ctx, "table "+table+" lookup", func(ctx context.Context) (err error) {
+		rows, err = src.Get(ctx, keys)
+		return err
+	})
+	return rows, err
+}
+
 // due reads the partition's stored timers under prefix, retrying while
 // the store is down.
 func (t *task) due(ctx context.Context, prefix string, until int64, limit int) ([]statedb.Timer, error) {

@@ -74,6 +74,9 @@ type env interface {
 	// lookup reads keys of another partition's committed state (a table
 	// partition's rows), retrying while the store is down.
 	lookup(ctx context.Context, p statedb.Partition, keys []string) (map[string][]byte, error)
+	// tableRows reads keys from the source of a table the user keeps,
+	// retrying while it is down.
+	tableRows(ctx context.Context, table string, keys []string) (map[string]map[string]any, error)
 	// due reads stored timers under prefix, retrying while the store is
 	// down.
 	due(ctx context.Context, prefix string, until int64, limit int) ([]statedb.Timer, error)

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -29,6 +30,8 @@ type options struct {
 	// stateUpgrade accepts state written before per-step scopes with
 	// custom processor steps (see task.checkLayout).
 	stateUpgrade bool
+	// tables are the sources of the tables the user keeps, by name.
+	tables map[string]TableSource
 }
 
 func defaultOptions() options {
@@ -110,4 +113,24 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("processor: cache size %d must be positive", o.cacheSize))
 	}
 	return errors.Join(errs...)
+}
+
+// TableSource reads the rows of a table the user keeps (tables[] with
+// redis or sql; package dimension implements it, with a cache): the rows
+// of the keys found, in one round trip. An error pauses the partition and
+// is retried, as a state store error is. It must be safe for concurrent
+// use: every partition task of the Worker calls it.
+type TableSource interface {
+	Get(ctx context.Context, keys []string) (map[string]map[string]any, error)
+}
+
+// WithTableSource gives the source of the pipeline's table name (one with
+// redis or sql). New fails when such a table has none.
+func WithTableSource(name string, src TableSource) Option {
+	return func(o *options) {
+		if o.tables == nil {
+			o.tables = map[string]TableSource{}
+		}
+		o.tables[name] = src
+	}
 }

@@ -87,6 +87,9 @@ func newLookupOp(i int, s *pipeline.Step) (operator, error) {
 }
 
 func (o *lookupOp) process(ctx context.Context, c *opCtx, in []*Record) ([]*Record, error) {
+	if o.l.Table.External != nil {
+		return o.external(ctx, c, in)
+	}
 	topic := o.l.Table.Topic
 	n := c.partitions(topic)
 	// The row keys, then one read per table partition.
@@ -143,4 +146,56 @@ func (o *lookupOp) process(ctx context.Context, c *opCtx, in []*Record) ([]*Reco
 func (o *lookupOp) decode(raw []byte) (map[string]any, error) {
 	src := pipeline.Source{Format: o.l.Table.Format}
 	return src.Decode(raw)
+}
+
+// external looks the batch's keys up in a table the user keeps: one call
+// of its source (cached), retried while it is down.
+func (o *lookupOp) external(ctx context.Context, c *opCtx, in []*Record) ([]*Record, error) {
+	keys := make([]string, len(in))
+	ok := make([]bool, len(in))
+	var ask []string
+	for i, r := range in {
+		k, err := o.l.Key.String(c.bind(r))
+		if err != nil {
+			c.poison(r, o.name+".key", err)
+			continue
+		}
+		keys[i], ok[i] = k, true
+		ask = append(ask, k)
+	}
+	rows, err := c.tableRows(ctx, o.l.Table.Name, ask)
+	if err != nil {
+		return nil, err
+	}
+	out := in[:0]
+	for i, r := range in {
+		if !ok[i] {
+			continue
+		}
+		c.stats().lookups.Add(1)
+		row, found := rows[keys[i]]
+		switch {
+		case found:
+			r.Event[o.l.As] = copyRow(row)
+		case o.l.Type == pipeline.JoinInner:
+			c.stats().lookupMisses.Add(1)
+			c.stats().filtered.Add(1)
+			continue
+		default:
+			c.stats().lookupMisses.Add(1)
+			r.Event[o.l.As] = nil
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// copyRow copies a cached row into the event, which later steps may
+// change.
+func copyRow(row map[string]any) map[string]any {
+	out := make(map[string]any, len(row))
+	for k, v := range row {
+		out[k] = v
+	}
+	return out
 }

@@ -1,13 +1,18 @@
 package processor
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/IBM/sarama"
 
+	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/statedb/memory"
 )
 
@@ -84,4 +89,84 @@ func TestLookupReadsRowsAnotherWorkerMaterialized(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flakySource is a TableSource that fails its first calls.
+type flakySource struct {
+	rows  map[string]map[string]any
+	fails atomic.Int32
+	calls atomic.Int32
+}
+
+func (f *flakySource) Get(_ context.Context, keys []string) (map[string]map[string]any, error) {
+	f.calls.Add(1)
+	if f.fails.Add(-1) >= 0 {
+		return nil, errors.New("connection refused")
+	}
+	out := map[string]map[string]any{}
+	for _, k := range keys {
+		if r, ok := f.rows[k]; ok {
+			out[k] = r
+		}
+	}
+	return out, nil
+}
+
+// TestLookupInATableYouKeepPausesWhileItIsDown: a lookup in a table the
+// user keeps (redis or sql) reads the batch's keys in one call; while the
+// source fails the partition pauses and retries, then goes on with
+// nothing lost; a missing row is null (left) or drops the event (inner).
+func TestLookupInATableYouKeepPausesWhileItIsDown(t *testing.T) {
+	const yaml = `
+name: dim
+kafka: {brokers: [fake:9092]}
+source: {topics: [in]}
+flush: {max_messages: 1000, interval: 5ms, shutdown_timeout: 2s}
+tables:
+  - {name: geo, redis: {addrs: ["r:6379"], key_prefix: "geo:"}}
+steps:
+  - lookup: {table: geo, key: event.ip, type: %s}
+sink: {topic: out}
+`
+	for _, typ := range []string{"left", "inner"} {
+		t.Run(typ, func(t *testing.T) {
+			src := &flakySource{rows: map[string]map[string]any{"1.1.1.1": {"country": "au"}}}
+			src.fails.Store(2)
+			h := newHarnessYAML(t, fmt.Sprintf(yaml, typ), memory.New(), WithTableSource("geo", src))
+			for o, ip := range []string{"1.1.1.1", "9.9.9.9"} {
+				h.claim.msgs <- &sarama.ConsumerMessage{Topic: "in", Offset: int64(o), Value: []byte(fmt.Sprintf(`{"ip":%q}`, ip))}
+			}
+			h.waitMarked(2)
+			var got []string
+			h.prod.mu.Lock()
+			for _, m := range h.prod.sent {
+				v, _ := m.Value.Encode()
+				got = append(got, string(v))
+			}
+			h.prod.mu.Unlock()
+			slices.Sort(got)
+			want := []string{`{"geo":{"country":"au"},"ip":"1.1.1.1"}`}
+			if typ == "left" {
+				want = append([]string{`{"geo":null,"ip":"9.9.9.9"}`}, want...) // sorted
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("outputs %v, want %v", got, want)
+			}
+			if s := h.w.Stats(); s.StoreErrors != 2 || src.calls.Load() != 3 {
+				t.Errorf("%d errors retried in %d calls, want 2 in 3 (one call per batch)", s.StoreErrors, src.calls.Load())
+			}
+		})
+	}
+	if _, err := New(mustParse(t, fmt.Sprintf(yaml, "left")), WithStore(memory.New())); err == nil || !strings.Contains(err.Error(), "WithTableSource") {
+		t.Errorf("a table you keep without its source: %v", err)
+	}
+}
+
+func mustParse(t *testing.T, yaml string) *pipeline.Pipeline {
+	t.Helper()
+	p, err := pipeline.Parse("p.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -334,7 +334,9 @@ func (t *task) topicPartitions(ctx context.Context) error {
 		topics = append(topics, r.Topic)
 	}
 	for _, tb := range t.w.p.Tables { // lookups place keys; a table task checks placement
-		topics = append(topics, tb.Topic)
+		if tb.Topic != "" {
+			topics = append(topics, tb.Topic)
+		}
 	}
 	var upstream []string
 	for _, i := range t.stage.Upstream {

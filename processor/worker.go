@@ -62,6 +62,11 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 	if _, err := buildOps(p, o.factories); err != nil {
 		return nil, err
 	}
+	for i, tb := range p.Tables {
+		if tb.External != nil && o.tables[tb.Name] == nil {
+			return nil, fmt.Errorf("processor: tables[%d] (%s) is kept in redis or sql: give its source with WithTableSource", i, tb.Name)
+		}
+	}
 	group := o.group
 	if group == "" {
 		group = p.Spec.Kafka.Group

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 
+	"github.com/eddy-streams/eddy/dimension"
 	"github.com/eddy-streams/eddy/examples"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
@@ -252,6 +253,14 @@ func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) 
 		opts := []processor.Option{processor.WithStore(s.store), processor.WithLogger(log), processor.WithBrokers(brokers...)}
 		if s.last {
 			opts = append(opts, processor.WithOutputHook(pr.print))
+		}
+		tables, err := dimension.Open(ctx, s.p) // the tables you keep: read where they are
+		if err != nil {
+			return err
+		}
+		for name, src := range tables {
+			defer src.Close()
+			opts = append(opts, processor.WithTableSource(name, src))
 		}
 		if s.w, err = processor.New(s.p, opts...); err != nil {
 			return err

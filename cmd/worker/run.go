@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/eddy-streams/eddy/dimension"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
 	"github.com/eddy-streams/eddy/statedb/backends"
@@ -57,6 +58,14 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	defer store.Close()
 
 	opts := []processor.Option{processor.WithStore(store), processor.WithLogger(log)}
+	tables, err := dimension.Open(ctx, p)
+	if err != nil {
+		return err
+	}
+	for name, src := range tables {
+		defer src.Close()
+		opts = append(opts, processor.WithTableSource(name, src))
+	}
 	if *brokers != "" {
 		opts = append(opts, processor.WithBrokers(strings.Split(*brokers, ",")...))
 	}
