@@ -103,10 +103,28 @@ func TestJoinWaitsForBothInputsAndTheGrace(t *testing.T) {
 		t.Fatalf("outputs %v, want the pair %v", got, want)
 	}
 
+	f.record('r', "k1", "R2", t0+9_950) // a second match of L1, in a batch of its own
+	h.waitMarked(f.next)
+
 	f.marker("pay/0", t0+30_000) // every interval closed
 	h.waitMarked(f.next)
-	if got, want := f.outputs(), []string{"k1/k1", "k2/<nil>"}; !slices.Equal(got, want) {
-		t.Fatalf("outputs %v, want %v: L2 alone once its interval closed, L1 not (it matched)", got, want)
+	if got, want := f.outputs(), []string{"k1/k1", "k1/k1", "k2/<nil>"}; !slices.Equal(got, want) {
+		t.Fatalf("outputs %v, want %v: two pairs, L2 alone once its interval closed, L1 not (it matched)", got, want)
+	}
+	// Each pair has its own ID (from both inputs' IDs): a reader that
+	// deduplicates by eddy-id keeps both.
+	ids := map[string]bool{}
+	h.prod.mu.Lock()
+	for _, m := range h.prod.sent {
+		for _, hd := range m.Headers {
+			if string(hd.Key) == IDHeader {
+				ids[string(hd.Value)] = true
+			}
+		}
+	}
+	h.prod.mu.Unlock()
+	if len(ids) != 3 {
+		t.Errorf("%d distinct output IDs for 3 outputs", len(ids))
 	}
 	// Both buffers were deleted with their intervals: no timer is left.
 	ts, err := h.store.Due(t.Context(), statedb.Partition{Topic: "eddy-j-paid"}, "", math.MaxInt64, 10)
