@@ -72,6 +72,12 @@ func (p *discardProducer) SendMessages(ms []*sarama.ProducerMessage) error {
 // claimed its partition, ready for process and flush.
 func newBenchTask(b testing.TB, yaml string, store statedb.Store) *task {
 	b.Helper()
+	return newBenchTaskOn(b, "in", yaml, store)
+}
+
+// newBenchTaskOn is newBenchTask on partition 0 of topic.
+func newBenchTaskOn(b testing.TB, topic, yaml string, store statedb.Store) *task {
+	b.Helper()
 	p, err := pipeline.Parse("bench.yaml", []byte(yaml))
 	if err != nil {
 		b.Fatal(err)
@@ -81,7 +87,7 @@ func newBenchTask(b testing.TB, yaml string, store statedb.Store) *task {
 		b.Fatal(err)
 	}
 	sess := &fakeSession{ctx: context.Background()}
-	claim := &fakeClaim{topic: "in", msgs: make(chan *sarama.ConsumerMessage)}
+	claim := &fakeClaim{topic: topic, msgs: make(chan *sarama.ConsumerMessage)}
 	hd := &handler{w: w, producer: &discardProducer{}, marked: make(chan struct{}, 1)}
 	t, err := newTask(hd, sess, claim)
 	if err != nil {
@@ -302,5 +308,114 @@ func BenchmarkSink(b *testing.B) {
 		b.StartTimer()
 		t.sink(recs)
 		done += n
+	}
+}
+
+const benchJoinYAML = `
+name: bench
+kafka: {brokers: [fake:9092]}
+source: {topics: [in], event_time: event.ts}
+steps:
+  - join:
+      name: j
+      with: {topics: [pay], event_time: event.ts}
+      on: {left: event.order, right: event.order}
+      within: 5s
+      type: left
+sink: {topic: out}
+`
+
+// joinBenchSource makes a join task's input as its internal topic holds
+// it: per order, its left event then its right event 1 ms later, over a
+// window of 10,000 orders in flight, and after each batch a watermark
+// marker from each input 2 s behind (so intervals close and buffers are
+// deleted as they go, as in a live join).
+type joinBenchSource struct {
+	next   int64 // events made
+	offset int64 // messages made (events and markers)
+}
+
+func (s *joinBenchSource) batch(n int) []*sarama.ConsumerMessage {
+	msgs := make([]*sarama.ConsumerMessage, 0, n+2)
+	for range n {
+		o := s.next
+		s.next++
+		order := fmt.Sprintf("o%07d", o/2)
+		side := byte('l')
+		if o%2 == 1 {
+			side = 'r'
+		}
+		ts := benchTS + o
+		s.offset++
+		msgs = append(msgs, &sarama.ConsumerMessage{Topic: "eddy-bench-j", Offset: s.offset, Key: []byte(order),
+			Value: []byte(fmt.Sprintf(`{"order":"%s","v":%d,"pad":"xxxxxxxxxxxxxxxx"}`, order, o%1000)),
+			Headers: []*sarama.RecordHeader{
+				{Key: []byte(IDHeader), Value: []byte(fmt.Sprintf("id%d", o))},
+				{Key: []byte(headerEventTime), Value: strconv.AppendInt(nil, ts, 10)},
+				{Key: []byte(headerSide), Value: []byte{side}},
+			}})
+	}
+	wm := strconv.AppendInt(nil, benchTS+s.next-2000, 10)
+	for _, from := range []string{"in/0", "pay/0"} {
+		s.offset++
+		msgs = append(msgs, &sarama.ConsumerMessage{Topic: "eddy-bench-j", Offset: s.offset,
+			Headers: []*sarama.RecordHeader{{Key: []byte(headerMarker), Value: []byte(from)}, {Key: []byte(headerMarkerWM), Value: wm}}})
+	}
+	return msgs
+}
+
+// BenchmarkStateful is a stateful task's whole work per event (decode,
+// operator, sink encoding, flush), on the memory store and on the Redis
+// of testenv: the aggregate of the bench program, and an interval join
+// (each event buffered, matched once, its buffer deleted when its
+// interval closes). Besides ns/op it reports the store round trips per
+// 1,000 events.
+func BenchmarkStateful(b *testing.B) {
+	for _, backend := range []string{"memory", "redis"} {
+		for _, kind := range []string{"aggregate", "join"} {
+			b.Run(backend+"/"+kind, func(b *testing.B) {
+				var st statedb.Store = memory.New()
+				if backend == "redis" {
+					rs, err := redis.New(context.Background(), redis.Config{Addrs: []string{testenv.RedisAddr(b)}, KeyPrefix: testenv.RedisPrefix(b)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer rs.Close()
+					st = rs
+				}
+				ctx := context.Background()
+				run := func(t *task, msgs []*sarama.ConsumerMessage) {
+					if err := t.process(ctx, msgs); err != nil {
+						b.Fatal(err)
+					}
+					if err := t.flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var t *task
+				if kind == "aggregate" {
+					t = newBenchTask(b, benchAggregateYAML, st)
+					src := newBenchSource()
+					forBatches(b, src, func(msgs []*sarama.ConsumerMessage) { run(t, msgs) })
+				} else {
+					t = newBenchTaskOn(b, "eddy-bench-j", benchJoinYAML, st)
+					src := &joinBenchSource{}
+					b.ReportAllocs()
+					b.ResetTimer()
+					for done := 0; done < b.N; {
+						n := min(benchBatch, b.N-done)
+						b.StopTimer()
+						msgs := src.batch(n)
+						b.StartTimer()
+						run(t, msgs)
+						done += n
+					}
+				}
+				if p := t.h.producer.(*discardProducer); kind == "join" && p.n < b.N/2-benchBatch {
+					b.Fatalf("%d outputs of %d events: the pairs were not all joined", p.n, b.N)
+				}
+				b.ReportMetric(float64(t.w.stats.storeCalls.Load())*1000/float64(b.N), "store-calls/1k-events")
+			})
+		}
 	}
 }
