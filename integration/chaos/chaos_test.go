@@ -40,6 +40,35 @@ const (
 	msgChaosFreeze = "chaos: freezing before the state commit"
 )
 
+// joinYAML is the join pipeline two more workers run: every input event
+// (left) joined with its copy on a second topic of another partition
+// count (right) by event ID: name, brokers, group, balance, source topic,
+// state section, the other input, sink topic.
+const joinYAML = `name: %s
+kafka:
+  brokers: [%s]
+  group: %s
+  balance: %s
+source:
+  topics: [%s]
+  event_id: event.id
+  event_time: event.ts
+  watermark: {allowed_lateness: 500ms}
+%sdedup: {enabled: true, ttl: 1h}
+flush: {max_messages: 100, interval: 50ms, shutdown_timeout: 10s}
+steps:
+  - join:
+      name: pair
+      with: {topics: [%s], event_id: event.id, event_time: event.ts, watermark: {allowed_lateness: 500ms}}
+      on: {left: event.id, right: event.id}
+      within: 1s
+      grace: 500ms
+      partitions: 5
+      select: {id: left.id, k: left.k, v: left.v, rv: right.v}
+sink:
+  topic: %s
+`
+
 // pipelineYAML is the pipeline every worker runs: name, brokers, balance,
 // source topic, state section, sink topic.
 const pipelineYAML = `name: %s
@@ -123,6 +152,7 @@ type run struct {
 	replayTook             time.Duration
 	brokerNote             string // the broker restart
 	updKills               int    // SIGKILLs of the on_update workers
+	joinKills              int    // SIGKILLs of the join workers
 }
 
 func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, be backend) {
@@ -190,6 +220,27 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 		t.Fatal(err)
 	}
 	updRnd := rand.New(rand.NewPCG(seed, 0xedd2))
+	// The join pipeline: the input joined with its copy on in2 (4
+	// partitions: not co-partitioned with in), run by two more workers
+	// killed with the on_update ones. Every event must come out exactly
+	// once as a pair (by eddy-id), every repeated output identical.
+	in2, joinOut, joinGroup := testenv.Topic(t, brokers, 4), testenv.Topic(t, brokers, partitions), testenv.Group(t)
+	joinName := testenv.Unique("chaosjoin")
+	t.Cleanup(func() {
+		k2, err := newKafka(brokers)
+		if err == nil {
+			_ = k2.admin.DeleteTopic(pipeline.InternalTopic(joinName, "pair"))
+			k2.close()
+		}
+	})
+	joinCfg := filepath.Join(logs, "pipeline-join.yaml")
+	if err := os.WriteFile(joinCfg, []byte(fmt.Sprintf(joinYAML, joinName, strings.Join(brokers, ", "), joinGroup, balance, in, be.yaml, in2, joinOut)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	joinLogs := filepath.Join(logs, "join")
+	if err := os.MkdirAll(joinLogs, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	k, err := newKafka(brokers)
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +261,10 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 	for _, s := range []string{"u1", "u2"} {
 		upd.start(s, s)
 	}
+	joins := newCluster(t, bin, joinCfg, joinLogs)
+	for _, s := range []string{"j1", "j2"} {
+		joins.start(s, s)
+	}
 	waitFor(t, 90*time.Second, "the workers to claim all partitions", func() bool {
 		return len(claimedBy(c.all)) == partitions
 	})
@@ -223,6 +278,8 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 	go func() {
 		prodErr <- produceInput(ctx, brokers, in, plan, rate, func(n int) { sent.Store(int64(n)) }, &gate)
 	}()
+	prod2Err := make(chan error, 1) // the join's other input: the same events
+	go func() { prod2Err <- produceInput(ctx, brokers, in2, plan, rate, func(int) {}, &gate) }()
 	producing := true
 	checkProducer := func() {
 		if !producing {
@@ -248,7 +305,7 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 	chaosStart := time.Now()
 	for {
 		checkProducer()
-		if bad := append(c.unexpected(), upd.unexpected()...); len(bad) > 0 {
+		if bad := append(append(c.unexpected(), upd.unexpected()...), joins.unexpected()...); len(bad) > 0 {
 			t.Fatalf("worker died by itself:\n%s", strings.Join(bad, "\n"))
 		}
 		if !producing && r.kills >= minKills && zombieDone && replayDone && brokerDone {
@@ -286,7 +343,7 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 			r.zombieFenced, r.zombieNote = zombie(t, c, rnd)
 			zombieDone = true
 		case r.kills >= 7 && !brokerDone:
-			r.brokerNote = restartBroker(t, c, k, broker, rnd, group, in, producing, &gate, upd)
+			r.brokerNote = restartBroker(t, c, k, broker, rnd, group, in, producing, &gate, upd, joins)
 			brokerDone = true
 		default:
 			// Kills come in threes: a random worker restarted with the
@@ -326,6 +383,11 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 				upd.kill(u)
 				r.updKills++
 				upd.start(u, u)
+				js := joins.slots()
+				j := js[updRnd.IntN(len(js))]
+				joins.kill(j)
+				r.joinKills++
+				joins.start(j, j)
 			}
 		}
 	}
@@ -451,6 +513,34 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 		t.Errorf("graceful stop (on_update): %v", err)
 	}
 
+	// (a'') The join: every event exactly once as a pair, by eddy-id,
+	// with both sides' values; a repeated output (a replayed batch) is
+	// identical to its first copy.
+	if err := <-prod2Err; err != nil {
+		t.Fatalf("producer of %s: %v", in2, err)
+	}
+	var pairs map[string]string
+	waitFor(t, 2*time.Minute, "every event joined once", func() bool {
+		ends, err := k.ends(joinOut, partitions)
+		if err != nil {
+			return false
+		}
+		recs, err := k.readTopic(joinOut, ends, 2*time.Minute)
+		if err != nil {
+			return false
+		}
+		pairs = checkJoined(t, recs, plan)
+		return len(pairs) >= len(plan.events)
+	}, func() string {
+		return fmt.Sprintf("%d of %d events joined; %s", len(pairs), len(plan.events), k.offsets(joinOut, partitions))
+	})
+	if len(pairs) != len(plan.events) {
+		t.Errorf("%d events joined, %d in the input", len(pairs), len(plan.events))
+	}
+	for _, err := range joins.stopAll(40 * time.Second) {
+		t.Errorf("graceful stop (join): %v", err)
+	}
+
 	// (b) The store.
 	checkStore(t, be, name, store, in, closing, closeTS, events+partitions)
 
@@ -496,6 +586,7 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 		len(outRecs), repeats.ids, repeats.copies, compared)
 	t.Logf("  on_update behind a repartition: 2 workers, %d SIGKILLs; last read_committed record per (key, window) equals the reference for all %d windows",
 		r.updKills, len(lastUpd))
+	t.Logf("  join (in ⨝ its copy on a 4-partition topic, by id): 2 workers, %d SIGKILLs; each of the %d events joined exactly once", r.joinKills, len(pairs))
 	t.Logf("  elapsed: %s", time.Since(began).Round(time.Second))
 }
 
@@ -1083,4 +1174,52 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool,
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// checkJoined reads the join's outputs: event ID -> the pair's value, once
+// per distinct eddy-id. A repeated eddy-id must carry the same value; a
+// pair must be of an input event, with both sides' values; one event in
+// two outputs with different IDs is a pair emitted twice.
+func checkJoined(t *testing.T, recs []*sarama.ConsumerMessage, plan *input) map[string]string {
+	t.Helper()
+	want := map[string]event{}
+	for _, ev := range plan.events {
+		want[ev.ID] = ev
+	}
+	byID := map[string]string{}
+	pairs := map[string]string{}
+	for _, m := range recs {
+		var id string
+		for _, h := range m.Headers {
+			if string(h.Key) == processor.IDHeader {
+				id = string(h.Value)
+			}
+		}
+		if prev, ok := byID[id]; ok {
+			if prev != string(m.Value) {
+				t.Errorf("join output %s repeated with another value:\n%s\n%s", id, prev, m.Value)
+			}
+			continue
+		}
+		byID[id] = string(m.Value)
+		var p struct {
+			ID, K string
+			V, RV int64
+		}
+		if err := json.Unmarshal(m.Value, &p); err != nil {
+			t.Errorf("join output %s: %v", m.Value, err)
+			continue
+		}
+		ev, ok := want[p.ID]
+		switch {
+		case !ok:
+			t.Errorf("join output of unknown event %s", m.Value)
+		case p.K != ev.K || p.V != ev.V || p.RV != ev.V:
+			t.Errorf("join output %s, want k %s v %d on both sides", m.Value, ev.K, ev.V)
+		case pairs[p.ID] != "":
+			t.Errorf("event %s joined twice, under two IDs", p.ID)
+		}
+		pairs[p.ID] = string(m.Value)
+	}
+	return pairs
 }

@@ -69,8 +69,11 @@
 //     retries bridge the outage).
 //
 // Alongside, two more `worker run` processes run the same aggregation with
-// emit: on_update (their own group, state namespace and output topic); at
-// every third kill one of them is SIGKILLed and restarted too.
+// emit: on_update behind a repartition (their own group, state namespace
+// and output topic), and two more a join of the input with a copy of it
+// written to a second topic of 4 partitions (an inner interval join by
+// event ID: every event must pair with its copy once); at every third
+// kill one of each is SIGKILLed and restarted too.
 //
 // Then it writes one closing event per partition far in the future, waits
 // until the group's lag is 0 and no window timer is left open, stops the
@@ -86,6 +89,9 @@
 //   - the on_update output, read read_committed, has as its last record
 //     for every (key, window) of the reference exactly the reference's
 //     result (polled until the on_update workers caught up, up to 2 min);
+//   - the join output, read read_committed and deduplicated by eddy-id,
+//     holds every input event exactly once, with both sides' values, and
+//     every repeated eddy-id carries the same value;
 //   - the store holds no state and no timer of a closed window (only the
 //     closing events' windows are left) and exactly one recorded ID per
 //     distinct event.
