@@ -62,7 +62,7 @@ func TestAggregateAfterRepartitionIsExactWithAnUnevenBacklog(t *testing.T) {
 	internal := pipeline.InternalTopic(name, "by-region")
 	t.Cleanup(func() { deleteTopics(t, brokers, internal) })
 
-	const t0 = int64(1_800_000_000_000)
+	const t0 = int64(1_700_000_000_000)
 	perPart := make([][]*sarama.ProducerMessage, 4)
 	ref := map[[2]string]regionResult{}
 	for i := range 4000 {
@@ -228,7 +228,7 @@ func TestRepartitionReplayIsDeduplicated(t *testing.T) {
 	t.Cleanup(func() { deleteTopics(t, brokers, pipeline.InternalTopic(name, "by-region")) })
 	store := memory.New() // shared by A and B, as a Redis would be
 
-	const t0 = int64(1_800_000_000_000)
+	const t0 = int64(1_700_000_000_000)
 	ref := map[[2]string]regionResult{}
 	var batch1, batch2 []*sarama.ProducerMessage
 	for i := range 400 {

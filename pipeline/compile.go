@@ -109,6 +109,7 @@ func (c *checker) input(path string, sc *SourceConfig) Source {
 		Start:           sc.Start,
 		AllowedLateness: sc.Watermark.AllowedLateness,
 		IdleTimeout:     sc.Watermark.IdleTimeout,
+		MaxFuture:       sc.Watermark.MaxFuture,
 	}
 	if sc.EventID != "" {
 		src.EventID = c.expr(path+".event_id", sc.EventID, 0, keyKinds, "string or int")

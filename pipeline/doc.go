@@ -127,6 +127,9 @@
 // event time seen the watermark trails, i.e. how much out-of-order arrival
 // is tolerated before windows close. watermark.idle_timeout (default 0s, off)
 // lets the watermark of a partition that receives nothing advance.
+// watermark.max_future (default 24h; 0s: off) refuses, as a poison event,
+// an event time that far ahead of the wall clock, which would otherwise
+// move the watermark past every event to come.
 //
 // # state
 //

@@ -50,7 +50,7 @@ func TestLoadFull(t *testing.T) {
 	wantSource := SourceConfig{
 		Topics: []string{"clicks", "clicks-mobile"}, Format: FormatJSON, Start: StartLatest,
 		EventID: "event.id", EventTime: "timestamp(event.ts)",
-		Watermark: WatermarkConfig{AllowedLateness: 5 * time.Second, IdleTimeout: time.Minute},
+		Watermark: WatermarkConfig{AllowedLateness: 5 * time.Second, IdleTimeout: time.Minute, MaxFuture: DefaultMaxFuture},
 	}
 	if !reflect.DeepEqual(s.Source, wantSource) {
 		t.Errorf("Source = %+v", s.Source)
@@ -146,7 +146,7 @@ func TestDefaults(t *testing.T) {
 		Name: "mirror",
 		Kafka: KafkaConfig{Brokers: []string{"localhost:9092"}, Group: "eddy-mirror", Balance: BalanceSticky,
 			Version: DefaultKafkaVersion, ClientID: "eddy", SessionTimeout: DefaultSessionTimeout, Transactions: &on},
-		Source: SourceConfig{Topics: []string{"in"}, Format: FormatJSON, Start: StartEarliest},
+		Source: SourceConfig{Topics: []string{"in"}, Format: FormatJSON, Start: StartEarliest, Watermark: WatermarkConfig{MaxFuture: DefaultMaxFuture}},
 		State:  StateConfig{Backend: BackendMemory},
 		Dedup:  DedupConfig{Enabled: false, TTL: 24 * time.Hour},
 		Flush:  FlushConfig{MaxMessages: 1000, Interval: 100 * time.Millisecond, ShutdownTimeout: 10 * time.Second},

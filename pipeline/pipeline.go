@@ -47,9 +47,11 @@ type Source struct {
 	EventID *Expr
 	// EventTime computes an event's time; nil means the record timestamp.
 	EventTime *Expr
-	// AllowedLateness and IdleTimeout are source.watermark's settings.
+	// AllowedLateness, IdleTimeout and MaxFuture are source.watermark's
+	// settings.
 	AllowedLateness time.Duration
 	IdleTimeout     time.Duration
+	MaxFuture       time.Duration
 }
 
 // StepKind says what a step does.

@@ -128,6 +128,11 @@ type WatermarkConfig struct {
 	// IdleTimeout, when > 0, advances the watermark of a partition that has
 	// received nothing for this long. Default 0s (off).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxFuture is how far ahead of the wall clock an event time may be:
+	// an event further ahead is a poison event (dead-letter path) instead
+	// of moving the watermark past every event to come. Default 24h; 0s
+	// turns the check off (for a replay of synthetic time, say).
+	MaxFuture time.Duration `yaml:"max_future"`
 }
 
 // StateConfig is the state section.

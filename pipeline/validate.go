@@ -23,6 +23,7 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultSessionTimeout  = 10 * time.Second
 	DefaultWaitTimeout     = 30 * time.Second
+	DefaultMaxFuture       = 24 * time.Hour
 )
 
 var (
@@ -369,6 +370,10 @@ func (c *checker) checkInput(path string, src *SourceConfig) {
 	}
 	c.nonNegative(path+".watermark.allowed_lateness", src.Watermark.AllowedLateness)
 	c.nonNegative(path+".watermark.idle_timeout", src.Watermark.IdleTimeout)
+	if !c.d.has(path + ".watermark.max_future") {
+		src.Watermark.MaxFuture = DefaultMaxFuture
+	}
+	c.nonNegative(path+".watermark.max_future", src.Watermark.MaxFuture)
 }
 
 func (c *checker) state() {

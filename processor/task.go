@@ -719,7 +719,34 @@ func (t *task) decode(rec *Record, m *sarama.ConsumerMessage) (string, error) {
 		rec.Time = rec.Timestamp
 		return "source.event_time", err
 	}
+	if err := t.checkTime(rec.Time); err != nil {
+		return "source.event_time", err
+	}
 	return "", nil
+}
+
+// Event times an output can carry: RFC 3339 writes the years 0000-9999,
+// and a window's end may lie a little after its events.
+var (
+	minEventTime = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxEventTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// checkTime refuses an event time that would corrupt results: one more
+// than source.watermark.max_future ahead of the wall clock (it would move
+// the partition's watermark past every event to come, making them all
+// late), or one outside the years an output can write.
+func (t *task) checkTime(tm time.Time) error {
+	if tm.Before(minEventTime) || !tm.Before(maxEventTime) {
+		return fmt.Errorf("event time %s is outside the years 0000-9998 that eddy's outputs can carry", tm.UTC().Format(time.RFC3339Nano))
+	}
+	if mf := t.src.MaxFuture; mf > 0 && t.stage.Table == nil {
+		if now := time.Now(); tm.After(now.Add(mf)) {
+			return fmt.Errorf("event time %s is more than source.watermark.max_future (%s) ahead of the clock (%s): it would move the watermark past every event to come",
+				tm.UTC().Format(time.RFC3339Nano), mf, now.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 // IDHeader is the header that carries the deterministic ID of every record

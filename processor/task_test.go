@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -439,5 +440,51 @@ func TestTaskFinishesAStartedBatchAfterTheSessionEnds(t *testing.T) {
 	}
 	if got := h.sess.lastMarkOr(-1); got != 5 {
 		t.Errorf("final mark %d, want 5", got)
+	}
+}
+
+// TestTaskRefusesEventTimesThatWouldCorruptResults: an event more than
+// source.watermark.max_future ahead of the clock, or outside the years an
+// output can carry, is a poison event (dead-lettered, with the reason)
+// and does not move the watermark: the events after it are not late.
+func TestTaskRefusesEventTimesThatWouldCorruptResults(t *testing.T) {
+	const yaml = `
+name: skew
+kafka: {brokers: [fake:9092]}
+source: {topics: [in], event_time: event.ts, watermark: {max_future: 1h}}
+dead_letter: {topic: dlq}
+flush: {max_messages: 1000, interval: 5ms, shutdown_timeout: 2s}
+steps:
+  - aggregate: {key: key, window: {tumbling: 1m}, values: {n: count()}, late: {topic: late}}
+sink: {topic: out}
+`
+	h := newHarnessYAML(t, yaml, memory.New())
+	now := time.Now().UnixMilli()
+	for o, ts := range []int64{now, now + 2*int64(time.Hour/time.Millisecond), 253402300800000 /* year 10000 */, -62167219200001 /* before year 0 */, now + 1000} {
+		h.claim.msgs <- &sarama.ConsumerMessage{Topic: "in", Offset: int64(o), Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"ts":%d}`, ts))}
+	}
+	h.waitMarked(5)
+	var dead []string
+	late := 0
+	h.prod.mu.Lock()
+	for _, m := range h.prod.sent {
+		switch m.Topic {
+		case "dlq":
+			for _, hd := range m.Headers {
+				if string(hd.Key) == HeaderError {
+					dead = append(dead, string(hd.Value))
+				}
+			}
+		case "late":
+			late++
+		}
+	}
+	h.prod.mu.Unlock()
+	if len(dead) != 3 || !strings.Contains(dead[0], "more than source.watermark.max_future (1h0m0s) ahead of the clock") ||
+		!strings.Contains(dead[1], "outside the years 0000-9998") || !strings.Contains(dead[2], "outside the years 0000-9998") {
+		t.Errorf("dead letters %q, want the future event and the two out of range", dead)
+	}
+	if late != 0 {
+		t.Errorf("%d events late: a refused time moved the watermark", late)
 	}
 }
