@@ -396,6 +396,12 @@ func TestJoinReplayGivesTheSameOutputs(t *testing.T) {
 	if _, err := admin.RemoveMemberFromConsumerGroup(group, []string{"join-a"}); err != nil {
 		t.Fatalf("remove worker A from group %s: %v", group, err)
 	}
+	// A's other tasks end with its session; only then does B come, so
+	// that none of them has work left for its fenced producer. (A fenced
+	// sarama transactional producer's retries race inside sarama, which
+	// go test -race reports; the frozen task has produced already and
+	// meets the store's fence, not the producer's.)
+	waitFor(t, 30*time.Second, "A's session to end", func() bool { return wa.Stats().Partitions <= 1 })
 	_, stopB := startWorker(t, "B", p, brokers, group, store, processor.WithInstanceID("join-b"))
 	defer stopB()
 	produceManual(t, brokers, []*sarama.ProducerMessage{
