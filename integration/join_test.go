@@ -212,7 +212,7 @@ func TestJoinIsExactWithOneInputReadFirst(t *testing.T) {
 				stop     func()
 			}
 			var runs []*run
-			for _, typ := range []string{"inner", "left", "outer"} {
+			for _, typ := range []string{"inner", "left", "right", "outer"} {
 				r := &run{typ: typ, out: testenv.Topic(t, brokers, 3), lat: testenv.Topic(t, brokers, 1)}
 				name := testenv.Unique("join" + typ)
 				p := loadPipeline(t, joinPipeline, name, ordersTopic, be.state(t), paysTopic, typ, r.lat, r.out)
