@@ -77,6 +77,7 @@
 //	  client_id: eddy              # default eddy
 //	  session_timeout: 10s         # a silent (crashed) member's partitions move after this; default 10s
 //	  transactions: true           # fence the outputs with transactional producers; default true
+//	  create_topics: false         # create missing sink, dead-letter and late topics at start-up; default false
 //	  sasl: {mechanism: SCRAM-SHA-512, username: eddy, password: ${KAFKA_PASSWORD}}
 //	  tls: {ca_file: /etc/eddy/ca.pem}
 //

@@ -221,6 +221,62 @@ func (p *Pipeline) Topics() []string {
 	return out
 }
 
+// TopicUse is a topic a pipeline reads or writes, with the field that
+// names it.
+type TopicUse struct {
+	Topic, Field string
+}
+
+// Inputs are the topics the pipeline reads that others write: the source
+// topics, each join's other input, each table's topic (not the internal
+// topics, which the worker creates).
+func (p *Pipeline) Inputs() []TopicUse {
+	var out []TopicUse
+	for i, t := range p.Source.Topics {
+		out = append(out, TopicUse{t, fmt.Sprintf("source.topics[%d]", i)})
+	}
+	for _, st := range p.Steps {
+		if j := st.Join; j != nil {
+			for i, t := range j.With.Topics {
+				out = append(out, TopicUse{t, fmt.Sprintf("%s.join.with.topics[%d]", st.Field, i)})
+			}
+		}
+	}
+	for i, t := range p.Tables {
+		if t.Topic != "" {
+			out = append(out, TopicUse{t.Topic, fmt.Sprintf("tables[%d].topic", i)})
+		}
+	}
+	return out
+}
+
+// Outputs are the topics the pipeline writes besides its internal ones:
+// the sink topics, the dead-letter topic and the late topics.
+func (p *Pipeline) Outputs() []TopicUse {
+	var out []TopicUse
+	if k := p.Sink; k != nil {
+		for i, t := range k.Topics {
+			f := "sink.topic"
+			if len(p.Spec.Sink.Topics) > 0 {
+				f = fmt.Sprintf("sink.topics[%d]", i)
+			}
+			out = append(out, TopicUse{t, f})
+		}
+	}
+	if dl := p.Spec.DeadLetter; dl != nil {
+		out = append(out, TopicUse{dl.Topic, "dead_letter.topic"})
+	}
+	for _, st := range p.Steps {
+		switch {
+		case st.Aggregate != nil && st.Aggregate.LateTopic != "":
+			out = append(out, TopicUse{st.Aggregate.LateTopic, st.Field + ".aggregate.late.topic"})
+		case st.Join != nil && st.Join.LateTopic != "":
+			out = append(out, TopicUse{st.Join.LateTopic, st.Field + ".join.late.topic"})
+		}
+	}
+	return out
+}
+
 // Stages returns the pipeline's sub-topologies, in order of the steps,
 // then one per table (materializing its topic; no steps).
 func (p *Pipeline) Stages() []Stage {

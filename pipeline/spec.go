@@ -65,6 +65,12 @@ type KafkaConfig struct {
 	// must read with isolation.level=read_committed. Default true; false
 	// keeps one idempotent producer per worker (outputs not fenced).
 	Transactions *bool `yaml:"transactions"`
+	// CreateTopics makes the worker create, at start-up, the output topics
+	// (sink, dead-letter, late) that do not exist yet, with the source
+	// topics' partition count and the broker's default replication; off
+	// (the default), a missing one fails the start-up with a message
+	// naming it. Internal topics are always created.
+	CreateTopics bool `yaml:"create_topics"`
 	// SASL, when set, authenticates to the brokers.
 	SASL *SASLConfig `yaml:"sasl"`
 	// TLS, when set and enabled, encrypts the broker connections.

@@ -216,13 +216,9 @@ func (w *Worker) createInternal(client sarama.Client) error {
 	if len(w.stages) == 1 {
 		return nil
 	}
-	srcParts := 0
-	for _, t := range w.p.Spec.Source.Topics {
-		ps, err := client.Partitions(t)
-		if err != nil {
-			return fmt.Errorf("processor: partitions of %s: %w", t, err)
-		}
-		srcParts += len(ps)
+	srcParts, err := w.sourcePartitions(client)
+	if err != nil {
+		return err
 	}
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
@@ -280,7 +276,7 @@ func waitPartitions(client sarama.Client, topic string, n int) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("internal topic %s: not ready with %d partitions after 30s", topic, n)
+			return fmt.Errorf("topic %s: not ready with %d partitions after 30s", topic, n)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -295,25 +291,61 @@ func (w *Worker) checkTopics(client sarama.Client) error {
 	for _, t := range topics {
 		have[t] = true
 	}
-	for _, s := range w.stages {
-		if s.Internal {
-			continue
+	for _, in := range w.p.Inputs() {
+		if !have[in.Topic] {
+			return fmt.Errorf("processor: %s: topic %q does not exist on the cluster: the pipeline reads it; create it (worker topics create -c %s creates what the pipeline needs)",
+				in.Field, in.Topic, w.p.File)
 		}
-		var missing []string
-		for _, t := range s.Topics {
-			if !have[t] {
-				missing = append(missing, t)
-			}
+	}
+	var missing []pipeline.TopicUse
+	for _, out := range w.p.Outputs() {
+		if !have[out.Topic] {
+			missing = append(missing, out)
+			have[out.Topic] = true // named once
 		}
-		if len(missing) > 0 {
-			field := "source.topics"
-			if s.Index > 0 {
-				field = w.p.Steps[s.First].Field + ".join.with.topics"
-			}
-			return fmt.Errorf("processor: %s: %v do not exist on the cluster", field, missing)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if !w.p.Spec.Kafka.CreateTopics {
+		m := missing[0]
+		return fmt.Errorf("processor: %s: topic %q does not exist on the cluster, and a record produced to it would pause its partition: create it (worker topics create -c %s), or set kafka.create_topics: true",
+			m.Field, m.Topic, w.p.File)
+	}
+	parts, err := w.sourcePartitions(client)
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("processor: kafka admin: %w", err)
+	}
+	// Not admin.Close: it would close the worker's client.
+	for _, m := range missing {
+		err := admin.CreateTopic(m.Topic, &sarama.TopicDetail{NumPartitions: int32(parts), ReplicationFactor: -1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("processor: %s: creating topic %q (kafka.create_topics): %w", m.Field, m.Topic, err)
+		}
+		w.log.Info("topic created (kafka.create_topics)", zap.String("topic", m.Topic), zap.String("field", m.Field), zap.Int("partitions", parts))
+		if err := waitPartitions(client, m.Topic, parts); err != nil {
+			return fmt.Errorf("processor: %s: %w", m.Field, err)
 		}
 	}
 	return nil
+}
+
+// sourcePartitions is the source topics' partition count, all together:
+// the default of internal and created topics.
+func (w *Worker) sourcePartitions(client sarama.Client) (int, error) {
+	n := 0
+	for _, t := range w.p.Spec.Source.Topics {
+		ps, err := client.Partitions(t)
+		if err != nil {
+			return 0, fmt.Errorf("processor: partitions of %s: %w", t, err)
+		}
+		n += len(ps)
+	}
+	return n, nil
 }
 
 // saramaConfig is the configuration of the Worker's clients: kafkaconf's

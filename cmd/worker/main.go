@@ -30,6 +30,7 @@ usage:
                                            Kafka-protocol broker, memory state, sample events;
                                            -c twice runs a cascade (or -example cascade)
   worker offsets show|reset [flags]        committed offsets vs the store's watermarks; replay
+  worker topics check|create -c file       the topics a pipeline reads and writes; create them
   worker ingest -topic T [flags] [file ...] publish JSON lines or CSV from files, stdin or
           [-http :8080]                    HTTP POST /ingest to a topic, each record with a
                                            replay-stable eddy-id (exit 3: lines rejected)
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDev(args[1:], stdout, stderr)
 	case "offsets":
 		err = cmdOffsets(args[1:], stdout, stderr)
+	case "topics":
+		err = cmdTopics(args[1:], stdout, stderr)
 	case "ingest":
 		err = cmdIngest(args[1:], os.Stdin, stderr)
 	case "version", "--version", "-version":
