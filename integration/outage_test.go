@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -251,7 +253,8 @@ func runOutage(t *testing.T, b outageBackend, down func(*testenv.Server)) {
 		processor.WithGroup(group), processor.WithLogger(log.Named("worker")),
 		processor.WithProcessor("tally", func(map[string]any) (processor.Processor, error) { return outageTally{}, nil }),
 		processor.WithRetryBackoff(500*time.Millisecond),
-		processor.WithCommitInterval(200*time.Millisecond))
+		processor.WithCommitInterval(200*time.Millisecond),
+		processor.WithUnreadyAfter(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +280,12 @@ func runOutage(t *testing.T, b outageBackend, down func(*testenv.Server)) {
 	t.Cleanup(stop)
 	waitFor(t, 60*time.Second, "the worker to commit a first part of the stream", func() bool {
 		return outageSum(kafka.committed(t)) >= outagePreload/3
+	})
+	// Health: ready (/readyz 200, eddy_ready 1) before the outage.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(w.Collector())
+	waitFor(t, 30*time.Second, "the worker ready", func() bool {
+		return w.Health(context.Background()).Ready && scrape(t, reg).value("eddy_ready", "") == 1
 	})
 
 	// The rest of the stream arrives in bursts, during the outage.
@@ -335,6 +344,23 @@ func runOutage(t *testing.T, b outageBackend, down func(*testenv.Server)) {
 	if got := outageLogsByPartition(logs, resumedLog); len(got) != 0 {
 		t.Fatalf("partitions logged %q while the store was still down: %v", resumedLog, got)
 	}
+	// While the store is down the worker is not ready, and says why: the
+	// store, and each paused partition with what it is retrying; eddy_ready
+	// agrees and every partition has its paused gauge.
+	h := w.Health(context.Background())
+	m := scrape(t, reg)
+	paused := 0
+	for _, why := range h.Reasons {
+		if strings.HasPrefix(why, "partition "+in+"/") && strings.Contains(why, "paused for") {
+			paused++
+		}
+	}
+	if h.Ready || paused != outagePartitions || !slices.ContainsFunc(h.Reasons, func(s string) bool { return strings.HasPrefix(s, "state store unreachable") }) {
+		t.Errorf("health during the outage: ready %v, reasons %q; want not ready, the store and %d paused partitions", h.Ready, h.Reasons, outagePartitions)
+	}
+	if m.value("eddy_ready", "") != 0 || len(m["eddy_partition_paused_seconds"]) != outagePartitions {
+		t.Errorf("metrics during the outage: eddy_ready %v, paused gauges %v", m.value("eddy_ready", ""), m["eddy_partition_paused_seconds"])
+	}
 	inputAtUp := outageSum(kafka.ends(t))
 	if inputAtUp <= inputAtFlat {
 		t.Fatalf("no events arrived while the store was down (%d before, %d after): the test did not test a live stream",
@@ -356,6 +382,9 @@ func runOutage(t *testing.T, b outageBackend, down func(*testenv.Server)) {
 		return fmt.Sprint(kafka.committed(t)) == fmt.Sprint(ends) && w.Stats().Out >= outageEvents
 	})
 	caughtUp := time.Since(upAt)
+	if h := w.Health(context.Background()); !h.Ready || scrape(t, reg).value("eddy_ready", "") != 1 || len(scrape(t, reg)["eddy_partition_paused_seconds"]) != 0 {
+		t.Errorf("health after the outage: %+v", h)
+	}
 	final := w.Stats()
 	stop()
 	t.Logf("down %v (flat for %v with %d events produced meanwhile); caught up %v after the last event; stats %+v",

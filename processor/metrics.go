@@ -1,8 +1,10 @@
 package processor
 
 import (
+	"context"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -41,7 +43,8 @@ var counterDescs = []struct {
 	{"eddy_not_copartitioned_total", "Sampled aggregate events whose group key hashes to another partition.", func(s *Stats) uint64 { return s.NotCoPartitioned }},
 	{"eddy_flushes_total", "Successful flushes (outputs acked, state committed, offset marked).", func(s *Stats) uint64 { return s.Flushes }},
 	{"eddy_store_calls_total", "State store calls (acquire, load, seen, timers, commit), one round trip each.", func(s *Stats) uint64 { return s.StoreCalls }},
-	{"eddy_store_errors_total", "Failed store or produce calls that were retried (the partition paused meanwhile).", func(s *Stats) uint64 { return s.StoreErrors }},
+	{"eddy_store_errors_total", "Failed state store calls and table lookups that were retried (the partition paused meanwhile).", func(s *Stats) uint64 { return s.StoreErrors }},
+	{"eddy_produce_errors_total", "Failed produces that were retried (the partition paused meanwhile).", func(s *Stats) uint64 { return s.ProduceErrors }},
 	{"eddy_fenced_total", "Partitions given up because a newer owner fenced this worker.", func(s *Stats) uint64 { return s.Fenced }},
 	{"eddy_rebalances_total", "Consumer group sessions started.", func(s *Stats) uint64 { return s.Rebalances }},
 }
@@ -53,7 +56,9 @@ var (
 	watermarkDesc = prometheus.NewDesc("eddy_partition_watermark_seconds",
 		"The partition's event-time watermark (Unix seconds); on an internal topic the minimum over its upstream partitions. Absent until it has one.",
 		[]string{"pipeline", "topic", "partition"}, nil)
-	readyDesc = prometheus.NewDesc("eddy_ready", "1 while the worker is a member of its group with a live session.", []string{"pipeline"}, nil)
+	readyDesc  = prometheus.NewDesc("eddy_ready", "1 while the worker is ready, as /readyz answers: a group member, its store answering, no partition paused too long.", []string{"pipeline"}, nil)
+	pausedDesc = prometheus.NewDesc("eddy_partition_paused_seconds", "How long the partition has been paused, by what is being retried (produce, state commit, ...); absent when it is not paused.",
+		[]string{"pipeline", "topic", "partition", "cause"}, nil)
 )
 
 func newFlushHistogram(pipelineName string) prometheus.Histogram {
@@ -73,6 +78,7 @@ func (c *promCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
 	ch <- watermarkDesc
 	ch <- readyDesc
+	ch <- pausedDesc
 	c.w.flushHist.Describe(ch)
 }
 
@@ -85,14 +91,19 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(partitionsDesc, prometheus.GaugeValue, float64(s.Partitions), name)
 	ready := 0.0
-	if c.w.Ready() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if c.w.Health(ctx).Ready {
 		ready = 1
 	}
+	cancel()
 	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, ready, name)
 	c.w.mu.Lock()
 	for p, t := range c.w.tasks {
 		part := strconv.Itoa(int(p.Partition))
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(t.lag()), name, p.Topic, part)
+		if ps := t.paused.Load(); ps != nil {
+			ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, time.Since(ps.since).Seconds(), name, p.Topic, part, ps.cause)
+		}
 		if wm := t.wmNow.Load(); wm != math.MinInt64 {
 			ch <- prometheus.MustNewConstMetric(watermarkDesc, prometheus.GaugeValue, float64(wm)/1000, name, p.Topic, part)
 		}

@@ -32,6 +32,8 @@ type options struct {
 	stateUpgrade bool
 	// tables are the sources of the tables the user keeps, by name.
 	tables map[string]TableSource
+	// unreadyAfter: a partition paused this long makes the worker unready.
+	unreadyAfter time.Duration
 }
 
 func defaultOptions() options {
@@ -42,8 +44,15 @@ func defaultOptions() options {
 		retryMax:    10 * time.Second,
 		opTimeout:   30 * time.Second,
 		cacheSize:   100_000,
+
+		unreadyAfter: 30 * time.Second,
 	}
 }
+
+// WithUnreadyAfter sets how long a partition may stay paused (a produce or
+// store call retried) before Health, /readyz and eddy_ready say the worker
+// is not ready (default 30s).
+func WithUnreadyAfter(d time.Duration) Option { return func(o *options) { o.unreadyAfter = d } }
 
 // WithLogger sets the logger (default: none). Each partition task logs
 // through a child with the pipeline, topic and partition fields.

@@ -79,7 +79,7 @@ func TestTaskProduceErrorCommitsNothing(t *testing.T) {
 	h.prod.fail.Store(1 << 30)
 	h.send(0, 5, event)
 	waitFor(t, "two failed produces", func() bool {
-		return h.w.stats.storeErrs.Load() >= 2 || h.store.commits.Load() > 0
+		return h.w.stats.produceErrs.Load() >= 2 || h.store.commits.Load() > 0
 	})
 	if n := h.store.commits.Load(); n != 0 {
 		t.Fatalf("%d store commits while every produce failed", n)

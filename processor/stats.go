@@ -45,8 +45,9 @@ type Stats struct {
 	NotCoPartitioned uint64
 	// StoreCalls counts state store calls, each one network round trip.
 	StoreCalls uint64
-	// StoreErrors counts failed store or produce calls that were retried.
-	StoreErrors uint64
+	// StoreErrors counts failed store calls (and table lookups) that were
+	// retried; ProduceErrors failed produces that were retried.
+	StoreErrors, ProduceErrors uint64
 	// FlushTime is the total time spent in flushes.
 	FlushTime time.Duration
 	// Partitions is the number of partitions claimed now; Lag the sum of
@@ -60,7 +61,7 @@ type counters struct {
 	flushes, fenced, rebalances, storeErrs, flushNs atomic.Uint64
 	late, windowsClosed, notCoPart, storeCalls      atomic.Uint64
 	repartitioned, markers                          atomic.Uint64
-	tableRows, lookups, lookupMisses                atomic.Uint64
+	tableRows, lookups, lookupMisses, produceErrs   atomic.Uint64
 }
 
 // Stats returns a snapshot of the Worker's counters.
@@ -71,7 +72,7 @@ func (w *Worker) Stats() Stats {
 		Duplicates: c.dups.Load(), Skipped: c.skipped.Load(),
 		Poison: c.poison.Load(), DeadLettered: c.dlq.Load(),
 		Flushes: c.flushes.Load(), Fenced: c.fenced.Load(), Rebalances: c.rebalances.Load(),
-		StoreErrors: c.storeErrs.Load(), FlushTime: time.Duration(c.flushNs.Load()),
+		StoreErrors: c.storeErrs.Load(), ProduceErrors: c.produceErrs.Load(), FlushTime: time.Duration(c.flushNs.Load()),
 		Late: c.late.Load(), WindowsClosed: c.windowsClosed.Load(), NotCoPartitioned: c.notCoPart.Load(),
 		StoreCalls: c.storeCalls.Load(), Repartitioned: c.repartitioned.Load(), Markers: c.markers.Load(),
 		TableRows: c.tableRows.Load(), Lookups: c.lookups.Load(), LookupMisses: c.lookupMisses.Load(),

@@ -95,6 +95,9 @@ type task struct {
 	next atomic.Int64 // next offset to process, for lag
 	// wmNow is wm.Current() after the last batch, for the metrics.
 	wmNow atomic.Int64
+	// paused is set while a retry loop holds the partition (what failed,
+	// since when), for Health and the metrics.
+	paused atomic.Pointer[pause]
 
 	// tx is the partition's transactional producer (kafka.transactions);
 	// nil: the worker's shared idempotent producer (see txn.go).
@@ -527,6 +530,13 @@ func (t *task) drain() {
 	}
 }
 
+// pause is why and since when a partition's task is paused.
+type pause struct {
+	since time.Time
+	cause string // what is retried: "produce", "state commit", ...
+	err   string // the last error
+}
+
 // retry runs f until it succeeds, backing off exponentially up to the
 // configured cap. While it retries, the task reads no messages: its
 // partition is paused. It logs once when the failure starts and once when
@@ -535,6 +545,7 @@ func (t *task) drain() {
 func (t *task) retry(ctx context.Context, what string, f func(context.Context) error) error {
 	backoff := 50 * time.Millisecond
 	var failedAt time.Time
+	defer t.paused.Store(nil)
 	for attempt := 0; ; attempt++ {
 		octx, cancel := context.WithTimeout(ctx, t.w.o.opTimeout)
 		if what != "produce" {
@@ -558,9 +569,14 @@ func (t *task) retry(ctx context.Context, what string, f func(context.Context) e
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		t.w.stats.storeErrs.Add(1)
+		if what == "produce" {
+			t.w.stats.produceErrs.Add(1)
+		} else {
+			t.w.stats.storeErrs.Add(1)
+		}
 		if attempt == 0 {
 			failedAt = time.Now()
+			t.paused.Store(&pause{since: failedAt, cause: what, err: err.Error()})
 			t.log.Warn(what+" failed; partition paused, retrying", zap.Error(err))
 		}
 		select {

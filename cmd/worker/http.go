@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,19 +56,20 @@ func serveHTTP(addr string, log *zap.Logger, ws ...servedWorker) (stop func(), e
 		fmt.Fprintln(rw, "ok")
 	})
 	mux.HandleFunc(PathReady, func(rw http.ResponseWriter, r *http.Request) {
-		for _, sw := range ws {
-			if !sw.w.Ready() {
-				http.Error(rw, "not ready: not a member of the consumer group yet", http.StatusServiceUnavailable)
-				return
-			}
-		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		var reasons []string
 		for _, sw := range ws {
-			if err := sw.store.Ping(ctx); err != nil {
-				http.Error(rw, "not ready: state store unreachable", http.StatusServiceUnavailable)
-				return
+			for _, why := range sw.w.Health(ctx).Reasons {
+				if len(ws) > 1 {
+					why = sw.w.Pipeline().Spec.Name + ": " + why
+				}
+				reasons = append(reasons, why)
 			}
+		}
+		if len(reasons) > 0 {
+			http.Error(rw, "not ready: "+strings.Join(reasons, "; "), http.StatusServiceUnavailable)
+			return
 		}
 		fmt.Fprintln(rw, "ready")
 	})

@@ -31,6 +31,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 		"static group membership id (default $EDDY_INSTANCE_ID, else kafka.instance_id)")
 	httpAddr := fs.String("http", envOr("EDDY_HTTP_ADDR", DefaultHTTPAddr),
 		"address of /healthz, /readyz and /metrics (default $EDDY_HTTP_ADDR, else :9100; empty: off)")
+	unreadyAfter := fs.Duration("unready-after", 30*time.Second, "a partition paused this long (a produce or store call retried) makes /readyz answer 503")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	}
 	defer store.Close()
 
-	opts := []processor.Option{processor.WithStore(store), processor.WithLogger(log)}
+	opts := []processor.Option{processor.WithStore(store), processor.WithLogger(log), processor.WithUnreadyAfter(*unreadyAfter)}
 	tables, err := dimension.Open(ctx, p)
 	if err != nil {
 		return err
