@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/eddy-streams/eddy/internal/tlsconf"
 	"github.com/eddy-streams/eddy/pipeline"
 )
@@ -11,7 +13,10 @@ import (
 // Open connects every table of p that the user keeps in Redis or SQL,
 // each behind its cache (tables[].cache), by table name. On error it
 // closes what it opened. The caller closes the sources.
-func Open(ctx context.Context, p *pipeline.Pipeline) (map[string]*Cache, error) {
+func Open(ctx context.Context, p *pipeline.Pipeline, log *zap.Logger) (map[string]*Cache, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	out := map[string]*Cache{}
 	closeAll := func() {
 		for _, c := range out {
@@ -47,7 +52,7 @@ func Open(ctx context.Context, p *pipeline.Pipeline) (map[string]*Cache, error) 
 				closeAll()
 				return nil, err
 			}
-			s, err := NewSQL(ctx, SQLConfig{DSN: q.DSN, TLS: tc, Table: q.Table, KeyColumn: q.KeyColumn})
+			s, err := NewSQL(ctx, SQLConfig{DSN: q.DSN, TLS: tc, Table: q.Table, KeyColumn: q.KeyColumn, Log: log.Named(path)})
 			if err != nil {
 				closeAll()
 				return nil, fmt.Errorf("%s: %w", path, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"go.uber.org/zap"
 )
 
 // SQLConfig says where a MySQL/MariaDB/SingleStore table is.
@@ -19,6 +20,8 @@ type SQLConfig struct {
 	TLS       *tls.Config
 	Table     string // the table (or view), optionally db.table
 	KeyColumn string // the column a lookup key matches
+	// Log receives the driver's own messages (nil: none).
+	Log *zap.Logger
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
@@ -44,6 +47,11 @@ func NewSQL(ctx context.Context, cfg SQLConfig) (*SQL, error) {
 		return nil, errors.New("dimension: sql: the DSN is not valid (not shown)")
 	}
 	mc.ParseTime = true
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	mc.Logger = driverLogger{log}
 	if cfg.TLS != nil {
 		if err := mysql.RegisterTLSConfig("eddy-dimension", cfg.TLS); err != nil {
 			return nil, fmt.Errorf("dimension: sql: tls: %w", err)
@@ -127,6 +135,13 @@ func (s *SQL) Get(ctx context.Context, keys []string) (map[string]map[string]any
 		return nil, fmt.Errorf("dimension: sql: %w", err)
 	}
 	return out, nil
+}
+
+// driverLogger sends go-sql-driver/mysql's messages to zap.
+type driverLogger struct{ log *zap.Logger }
+
+func (l driverLogger) Print(v ...any) {
+	l.log.Warn("mysql driver", zap.String("message", strings.TrimSpace(fmt.Sprint(v...))))
 }
 
 // plain turns a driver value into what CEL and JSON take.

@@ -189,7 +189,7 @@ func TestLookupInTablesYouKeep(t *testing.T) {
 
 	in, out := testenv.Topic(t, brokers, 2), testenv.Topic(t, brokers, 2)
 	p := loadPipeline(t, dimensionPipeline, testenv.Unique("dim"), in, addr, prefix, dsn, table, out)
-	tables, err := dimension.Open(ctx, p)
+	tables, err := dimension.Open(ctx, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/eddy-streams/eddy/dimension"
 	"github.com/eddy-streams/eddy/examples"
+	"github.com/eddy-streams/eddy/internal/clientlog"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
 	"github.com/eddy-streams/eddy/statedb/memory"
@@ -93,6 +94,7 @@ func cmdDev(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	clientlog.InstallRedis(log) // go-redis's own lines: through zap, rate-limited
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return dev(ctx, o, stdout, log)
@@ -254,7 +256,7 @@ func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) 
 		if s.last {
 			opts = append(opts, processor.WithOutputHook(pr.print))
 		}
-		tables, err := dimension.Open(ctx, s.p) // the tables you keep: read where they are
+		tables, err := dimension.Open(ctx, s.p, log) // the tables you keep: read where they are
 		if err != nil {
 			return err
 		}

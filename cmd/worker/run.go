@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/eddy-streams/eddy/dimension"
+	"github.com/eddy-streams/eddy/internal/clientlog"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
 	"github.com/eddy-streams/eddy/statedb/backends"
@@ -44,6 +45,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	clientlog.InstallRedis(log) // go-redis's own lines: through zap, rate-limited
 
 	p, err := pipeline.Load(*path)
 	if err != nil {
@@ -59,7 +61,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	defer store.Close()
 
 	opts := []processor.Option{processor.WithStore(store), processor.WithLogger(log), processor.WithUnreadyAfter(*unreadyAfter)}
-	tables, err := dimension.Open(ctx, p)
+	tables, err := dimension.Open(ctx, p, log)
 	if err != nil {
 		return err
 	}
