@@ -36,7 +36,9 @@ sink: {topic: %s}
 	addr := testenv.FreeAddr(t)
 	var stdout, errs syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run([]string{"run", "-c", file, "-http", addr, "-unready-after", "1s"}, &stdout, &errs) }()
+	go func() {
+		done <- run([]string{"run", "-c", file, "-http", addr, "-unready-after", "1s"}, &stdout, &errs)
+	}()
 	base := "http://" + addr
 	waitReady := func(want int, what string) {
 		t.Helper()
