@@ -566,6 +566,18 @@ func runChaos(t *testing.T, bin string, broker *testenv.Kafka, balance string, b
 		fenced += countMsg(pr.log, msgFenced)
 		failed += countMsg(pr.log, msgFailed)
 	}
+	// Every line every worker wrote is JSON (through SIGKILLs, a broker
+	// restart, a zombie): no client library wrote around the logger.
+	for _, cl := range []*cluster{c, upd, joins} {
+		for _, pr := range cl.all {
+			for i, l := range readLog(pr.log) {
+				if !json.Valid([]byte(l.raw)) {
+					t.Errorf("%s line %d is not JSON: %s", pr.log, i+1, l.raw)
+					break
+				}
+			}
+		}
+	}
 	var skipped []string
 	for part := range int32(partitions) {
 		if l, ok := r.replayed[part]; ok {
