@@ -103,6 +103,10 @@ type task struct {
 	// nil: the worker's shared idempotent producer (see txn.go).
 	tx sarama.SyncProducer
 
+	// isolate makes the next produce send one record per request: a
+	// record batch was refused as too large (see produce.go).
+	isolate bool
+
 	// broken is set when a batch failed midway (its context ended during
 	// a retry): the cache and buffers then hold part of a batch, and
 	// nothing of it may be flushed. The next owner replays from W.
@@ -560,6 +564,11 @@ func (t *task) retry(ctx context.Context, what string, f func(context.Context) e
 			}
 			return nil
 		}
+		if errors.Is(err, errPermanent) {
+			t.log.Error(what+" failed for good; stopping the worker", zap.Error(err))
+			t.w.refuse(err)
+			return err
+		}
 		if errors.Is(err, statedb.ErrFenced) || errors.Is(err, errFenced) {
 			if !errors.Is(err, statedb.ErrFenced) {
 				t.log.Warn(what+" fenced", zap.Error(err))
@@ -889,16 +898,28 @@ func (t *task) produce() error {
 	if t.tx != nil {
 		return t.produceTxn()
 	}
+	if t.isolate {
+		return t.produceEach(func(m *sarama.ProducerMessage) error {
+			_, _, err := t.h.producer.SendMessage(m)
+			return err
+		})
+	}
 	err := t.h.producer.SendMessages(t.out)
 	if err == nil {
 		return nil
 	}
+	if perr := t.route(err); perr != nil {
+		return perr
+	}
 	var perrs sarama.ProducerErrors
 	if errors.As(err, &perrs) {
+		// What failed is retried, as fresh messages (sarama keeps
+		// per-send state in the old ones, and a manually placed record
+		// keeps its partition); the rest is acknowledged.
 		failed := make([]*sarama.ProducerMessage, 0, len(perrs))
 		for _, pe := range perrs {
 			m := pe.Msg
-			failed = append(failed, &sarama.ProducerMessage{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers})
+			failed = append(failed, &sarama.ProducerMessage{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers, Partition: m.Partition})
 		}
 		t.out = failed
 	}

@@ -95,11 +95,38 @@ func (t *task) produceTxn() error {
 			return t.txnErr("abort", err)
 		}
 	}
+	if t.isolate {
+		// One transaction per record: a record refused as too large
+		// aborts only its own, and is rerouted in the next (a
+		// transaction a send failed in cannot be committed).
+		return t.produceEach(func(m *sarama.ProducerMessage) error {
+			if err := p.BeginTxn(); err != nil {
+				return t.txnErr("begin", err)
+			}
+			if _, _, err := p.SendMessage(m); err != nil {
+				if aerr := t.abortTxn("produce", err); errors.Is(aerr, errFenced) {
+					return aerr
+				}
+				return err // as sent: produceEach reroutes a too large one
+			}
+			if err := p.CommitTxn(); err != nil {
+				return t.abortTxn("commit", err)
+			}
+			return nil
+		})
+	}
 	if err := p.BeginTxn(); err != nil {
 		return t.txnErr("begin", err)
 	}
 	if err := p.SendMessages(t.out); err != nil {
-		return t.abortTxn("produce", err)
+		aerr := t.abortTxn("produce", err)
+		if errors.Is(aerr, errFenced) {
+			return aerr
+		}
+		if perr := t.route(err); perr != nil {
+			return perr
+		}
+		return aerr // the whole buffer again, in a new transaction
 	}
 	if err := p.CommitTxn(); err != nil {
 		return t.abortTxn("commit", err)
