@@ -71,7 +71,7 @@ func TestRecordsTooLargeForTheirTopicDoNotStopThePartition(t *testing.T) {
 			group := testenv.Group(t)
 			w, stop := startWorker(t, "w", p, brokers, group, memory.New())
 			defer stop()
-			waitFor(t, 60*time.Second, "18 outputs", func() bool { return w.Stats().Out >= 18 })
+			waitFor(t, 30*time.Second, "18 outputs", func() bool { return w.Stats().Out >= 18 })
 			waitFor(t, 60*time.Second, "every offset committed", func() bool {
 				return committedOffsets(t, brokers, group, in)[0] == 20
 			})
