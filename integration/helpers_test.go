@@ -150,3 +150,18 @@ func waitStored(t *testing.T, st statedb.Store, topic string, parts int32, want 
 		time.Sleep(25 * time.Millisecond)
 	}
 }
+
+// removeMember removes the static member instance from group (the worker
+// with that instance id), as a frozen worker's session would end: the
+// group rebalances without it.
+func removeMember(t *testing.T, brokers []string, group, instance string) {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(brokers, testenv.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = admin.Close() }()
+	if _, err := admin.RemoveMemberFromConsumerGroup(group, []string{instance}); err != nil {
+		t.Fatalf("remove %s from group %s: %v", instance, group, err)
+	}
+}

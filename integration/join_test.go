@@ -388,14 +388,7 @@ func TestJoinReplayGivesTheSameOutputs(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("worker A never reached a join task's store commit")
 	}
-	admin, err := sarama.NewClusterAdmin(brokers, testenv.SaramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = admin.Close() }()
-	if _, err := admin.RemoveMemberFromConsumerGroup(group, []string{"join-a"}); err != nil {
-		t.Fatalf("remove worker A from group %s: %v", group, err)
-	}
+	removeMember(t, brokers, group, "join-a")
 	// A's other tasks end with its session; only then does B come, so
 	// that none of them has work left for its fenced producer. (A fenced
 	// sarama transactional producer's retries race inside sarama, which

@@ -271,14 +271,7 @@ func TestRepartitionReplayIsDeduplicated(t *testing.T) {
 		t.Fatal("worker A never reached the store commit of the source partition")
 	}
 
-	admin, err := sarama.NewClusterAdmin(brokers, testenv.SaramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = admin.Close() }()
-	if _, err := admin.RemoveMemberFromConsumerGroup(group, []string{"repart-a"}); err != nil {
-		t.Fatalf("remove worker A from group %s: %v", group, err)
-	}
+	removeMember(t, brokers, group, "repart-a")
 	wb, stopB := startWorker(t, "B", p, brokers, group, store, processor.WithInstanceID("repart-b"))
 	defer stopB()
 	produce(t, brokers, in, batch2)

@@ -95,14 +95,7 @@ func testZombie(t *testing.T, b aggBackend, transactions bool) {
 	}
 
 	// A is frozen with (K, W, n=1) buffered. Remove it from the group.
-	admin, err := sarama.NewClusterAdmin(brokers, testenv.SaramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = admin.Close() }()
-	if _, err := admin.RemoveMemberFromConsumerGroup(group, []string{"zombie-a"}); err != nil {
-		t.Fatalf("remove worker A (instance zombie-a) from group %s: %v", group, err)
-	}
+	removeMember(t, brokers, group, "zombie-a")
 
 	// B takes the partition, replays event 1 and processes event 2.
 	_, stopB := startWorker(t, "B", p, brokers, group, openStore(t, p), processor.WithInstanceID("zombie-b"), log("B"))
