@@ -136,6 +136,7 @@
 //
 //	state:
 //	  backend: memory                # memory (default) | redis | singlestore
+//	  missing: rebuild               # a partition the store has no record of: rebuild (replay from 0; default) | pause | start_empty
 //	  redis:                         # required when backend is redis, else ignored
 //	    addrs: [127.0.0.1:6379]      # required; several without master_name = Redis Cluster
 //	    username: eddy

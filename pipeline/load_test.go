@@ -147,7 +147,7 @@ func TestDefaults(t *testing.T) {
 		Kafka: KafkaConfig{Brokers: []string{"localhost:9092"}, Group: "eddy-mirror", Balance: BalanceSticky,
 			Version: DefaultKafkaVersion, ClientID: "eddy", SessionTimeout: DefaultSessionTimeout, Transactions: &on},
 		Source: SourceConfig{Topics: []string{"in"}, Format: FormatJSON, Start: StartEarliest, Watermark: WatermarkConfig{MaxFuture: DefaultMaxFuture}},
-		State:  StateConfig{Backend: BackendMemory},
+		State:  StateConfig{Backend: BackendMemory, Missing: MissingRebuild},
 		Dedup:  DedupConfig{Enabled: false, TTL: 24 * time.Hour},
 		Flush:  FlushConfig{MaxMessages: 1000, Interval: 100 * time.Millisecond, ShutdownTimeout: 10 * time.Second},
 		Sink:   &SinkConfig{Topic: "out", Router: PartitionerHash, Format: FormatJSON},

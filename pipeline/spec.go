@@ -151,7 +151,28 @@ type StateConfig struct {
 	// SingleStore configures the singlestore backend; required when Backend
 	// is singlestore and ignored otherwise.
 	SingleStore *SingleStoreConfig `yaml:"singlestore"`
+	// Missing is what a worker does with a partition the store has no
+	// record of while the group has committed offsets for it (a wiped
+	// store, a failover to an empty replica): rebuild (default) replays
+	// the partition from the start of its log when the log still holds
+	// its whole history, and pauses it otherwise; pause always pauses it
+	// (the worker unready, saying what to do); start_empty goes on from
+	// the committed offset with empty state (results that span the loss
+	// are partial).
+	Missing MissingState `yaml:"missing"`
 }
+
+// MissingState is state.missing.
+type MissingState string
+
+// The state.missing choices.
+const (
+	MissingRebuild    MissingState = "rebuild"
+	MissingPause      MissingState = "pause"
+	MissingStartEmpty MissingState = "start_empty"
+)
+
+func (MissingState) allowed() []string { return []string{"rebuild", "pause", "start_empty"} }
 
 // RedisConfig is state.redis.
 type RedisConfig struct {

@@ -381,6 +381,9 @@ func (c *checker) state() {
 	if st.Backend == "" {
 		st.Backend = BackendMemory
 	}
+	if st.Missing == "" {
+		st.Missing = MissingRebuild
+	}
 	switch st.Backend {
 	case BackendRedis:
 		r := st.Redis

@@ -33,7 +33,7 @@ func (w *Worker) Health(ctx context.Context) Health {
 	w.mu.Lock()
 	for p, t := range w.tasks {
 		if ps := t.paused.Load(); ps != nil {
-			if d := time.Since(ps.since); d >= w.o.unreadyAfter {
+			if d := time.Since(ps.since); ps.hold || d >= w.o.unreadyAfter {
 				reasons = append(reasons, fmt.Sprintf("partition %s/%d paused for %s: %s failing: %s",
 					p.Topic, p.Partition, d.Round(time.Second), ps.cause, ps.err))
 			}

@@ -29,6 +29,7 @@ var counterDescs = []struct {
 	{"eddy_events_in_total", "Records read from source and internal topics (including skipped and duplicates).", func(s *Stats) uint64 { return s.In }},
 	{"eddy_events_repartitioned_total", "Records written to internal topics by repartition steps and committed.", func(s *Stats) uint64 { return s.Repartitioned }},
 	{"eddy_watermark_markers_total", "Watermark markers read from internal topics.", func(s *Stats) uint64 { return s.Markers }},
+	{"eddy_state_rebuilds_total", "Partitions whose missing state (a wiped store) was rebuilt by replaying them from offset 0.", func(s *Stats) uint64 { return s.Rebuilds }},
 	{"eddy_table_rows_total", "Table records applied to the store (upserts and deletes).", func(s *Stats) uint64 { return s.TableRows }},
 	{"eddy_lookups_total", "Rows looked up by lookup steps.", func(s *Stats) uint64 { return s.Lookups }},
 	{"eddy_lookup_misses_total", "Lookups that found no row.", func(s *Stats) uint64 { return s.LookupMisses }},

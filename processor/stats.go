@@ -18,6 +18,9 @@ type Stats struct {
 	// Lookups counts lookup steps' row reads, LookupMisses those that found
 	// no row.
 	TableRows, Lookups, LookupMisses uint64
+	// Rebuilds counts partitions whose missing state was rebuilt by a
+	// replay from offset 0 (state.missing: rebuild).
+	Rebuilds uint64
 	// Out counts records produced to the sink, acknowledged and committed.
 	Out uint64
 	// Filtered counts records dropped by filter steps.
@@ -62,6 +65,7 @@ type counters struct {
 	late, windowsClosed, notCoPart, storeCalls      atomic.Uint64
 	repartitioned, markers                          atomic.Uint64
 	tableRows, lookups, lookupMisses, produceErrs   atomic.Uint64
+	rebuilds                                        atomic.Uint64
 }
 
 // Stats returns a snapshot of the Worker's counters.
@@ -76,6 +80,7 @@ func (w *Worker) Stats() Stats {
 		Late: c.late.Load(), WindowsClosed: c.windowsClosed.Load(), NotCoPartitioned: c.notCoPart.Load(),
 		StoreCalls: c.storeCalls.Load(), Repartitioned: c.repartitioned.Load(), Markers: c.markers.Load(),
 		TableRows: c.tableRows.Load(), Lookups: c.lookups.Load(), LookupMisses: c.lookupMisses.Load(),
+		Rebuilds: c.rebuilds.Load(),
 	}
 	w.mu.Lock()
 	for _, t := range w.tasks {

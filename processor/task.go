@@ -191,9 +191,6 @@ func (t *task) run() error {
 		t.w.refuse(err) // ends Run: every partition would refuse alike
 		return err
 	}
-	if err := t.checkStart(); err != nil {
-		return err
-	}
 	t.w.mu.Lock()
 	t.w.tasks[t.part] = t
 	t.w.mu.Unlock()
@@ -204,6 +201,9 @@ func (t *task) run() error {
 		}
 		t.w.mu.Unlock()
 	}()
+	if err := t.checkStart(); err != nil { // may hold the partition (missing state): Health sees it
+		return err
+	}
 
 	spec := t.w.p.Spec.Flush
 	// A batch that has started finishes — processed, produced, committed —
@@ -434,10 +434,7 @@ func (t *task) checkStart() error {
 		return nil
 	}
 	if t.stored == statedb.NoOffset {
-		t.log.Warn("the state store has no record of this partition but the group has a committed offset: state starts empty from there; "+
-			"if the store was wiped and must be rebuilt, reset the group's offsets (worker offsets reset) to replay",
-			zap.Int64("committed_offset", initial))
-		return nil
+		return t.missingState(initial)
 	}
 	t.log.Warn("Kafka's committed offset is past the store's offset watermark: rewinding the group to the watermark so that no event is skipped "+
 		"(the store lost acknowledged commits, or the group's offsets were moved forward by hand)",
@@ -445,6 +442,56 @@ func (t *task) checkStart() error {
 	t.sess.ResetOffset(t.part.Topic, t.part.Partition, t.stored+1, "")
 	t.sess.Commit()
 	return fmt.Errorf("%s: %w", t.part, errRewind)
+}
+
+// missingState handles a partition the store has no record of while the
+// group has committed offsets for it (initial): the store was wiped, or
+// failed over to an empty replica. Going on from the committed offset
+// with empty state would emit results that span the loss with partial
+// values, under the same IDs as the complete ones published before. So,
+// per state.missing: rebuild replays the partition from offset 0 when the
+// log still starts there (every output is then produced again, complete,
+// with its first copy's ID), and pauses it otherwise; pause holds it,
+// the worker unready and the log saying what to do; start_empty goes on.
+func (t *task) missingState(initial int64) error {
+	choice := t.w.p.Spec.State.Missing
+	if choice == pipeline.MissingStartEmpty {
+		t.log.Warn("the state store has no record of this partition but the group has a committed offset: state starts empty from there (state.missing: start_empty)",
+			zap.Int64("committed_offset", initial))
+		return nil
+	}
+	why := "state.missing: pause"
+	if choice == pipeline.MissingRebuild {
+		start, err := t.logStart()
+		switch {
+		case err != nil:
+			why = "the log's start offset could not be read: " + err.Error()
+		case start == 0:
+			t.log.Warn("the state store has no record of this partition but the group has a committed offset (a wiped store?): rebuilding its state by replaying it from offset 0",
+				zap.Int64("committed_offset", initial))
+			t.w.stats.rebuilds.Add(1)
+			t.sess.ResetOffset(t.part.Topic, t.part.Partition, 0, "")
+			t.sess.Commit()
+			return fmt.Errorf("%s: %w", t.part, errRewind)
+		default:
+			why = fmt.Sprintf("the log no longer holds the partition's whole history (it starts at offset %d), so a replay cannot rebuild it", start)
+		}
+	}
+	msg := fmt.Sprintf("the state store has no record of this partition but the group has committed offset %d (a wiped store?); %s. "+
+		"Paused: replay from the start to rebuild (worker offsets reset --to-earliest), or accept empty state (state.missing: start_empty)", initial, why)
+	t.log.Error("partition paused: its state is missing", zap.String("reason", msg))
+	t.paused.Store(&pause{since: time.Now(), cause: "missing state", err: msg, hold: true})
+	<-t.sess.Context().Done()
+	t.paused.Store(nil)
+	return fmt.Errorf("%s: %w", t.part, errRewind) // not processed: the next claim decides again
+}
+
+// logStart is the first offset the partition's log still holds.
+func (t *task) logStart() (int64, error) {
+	if t.h.client == nil {
+		return 0, nil
+	}
+	return t.h.client.GetOffset(t.part.Topic, t.part.Partition, sarama.OffsetOldest)
 }
 
 // ticking reports whether the operators need to run without new events:
@@ -539,6 +586,7 @@ type pause struct {
 	since time.Time
 	cause string // what is retried: "produce", "state commit", ...
 	err   string // the last error
+	hold  bool   // unready at once: the partition waits for the operator
 }
 
 // retry runs f until it succeeds, backing off exponentially up to the
