@@ -86,7 +86,10 @@ func (t *task) closeTxn() {
 // produceTxn produces the buffered messages in one transaction. On any
 // error the transaction is aborted and t.out is kept whole for the retry
 // (an aborted transaction's records are never visible to read_committed
-// consumers). A fenced producer returns an error wrapping errFenced.
+// consumers). After a record batch was refused as too large (isolate),
+// each record goes in a transaction of its own instead, and a retry
+// resends only the records not committed yet (see produceEach). A fenced
+// producer returns an error wrapping errFenced.
 func (t *task) produceTxn() error {
 	p := t.tx
 	if p.TxnStatus()&sarama.ProducerTxnFlagAbortableError != 0 {
