@@ -177,6 +177,12 @@ func (m *Move) replay(canAdvance bool) {
 		case m.New > w.Offset+1 && w.Offset != statedb.NoOffset:
 			r.Rewind = true
 			r.Process = Range{max(w.Offset+1, m.LogStart), last}
+		case m.New > m.LogStart && w.Offset == statedb.NoOffset && canAdvance:
+			// Set W too: a worker that finds no record of a partition
+			// with committed offsets takes it for a wiped store and
+			// rebuilds it from offset 0 (state.missing), undoing the skip.
+			r.Advance = true
+			r.Never = Range{m.LogStart, m.New - 1}
 		case m.New > m.LogStart && w.Offset == statedb.NoOffset:
 			r.Never = Range{m.LogStart, m.New - 1}
 		}

@@ -65,7 +65,8 @@ func (p *PartitionStatus) check() {
 	if w.Offset == statedb.NoOffset {
 		if p.Committed > p.LogStart {
 			p.warn("the store has no record of this partition but the group has committed offset %d: offsets %d-%d are not in state "+
-				"(a new or wiped store; reset to the earliest offset to rebuild the state)", p.Committed, p.LogStart, p.Committed-1)
+				"(a new or wiped store: a worker that claims it rebuilds it from offset 0 when the log starts there, else holds it; see state.missing)",
+				p.Committed, p.LogStart, p.Committed-1)
 		}
 		return
 	}
