@@ -222,9 +222,13 @@ func (p *Pipeline) Topics() []string {
 }
 
 // TopicUse is a topic a pipeline reads or writes, with the field that
-// names it.
+// names it; for a topic it writes, the router that places its records and
+// whether it is a side output (dead letters, late events) rather than a
+// sink topic.
 type TopicUse struct {
 	Topic, Field string
+	Router       route.Policy // outputs only
+	Side         bool         // a dead-letter or late topic
 }
 
 // Inputs are the topics the pipeline reads that others write: the source
@@ -233,25 +237,26 @@ type TopicUse struct {
 func (p *Pipeline) Inputs() []TopicUse {
 	var out []TopicUse
 	for i, t := range p.Source.Topics {
-		out = append(out, TopicUse{t, fmt.Sprintf("source.topics[%d]", i)})
+		out = append(out, TopicUse{Topic: t, Field: fmt.Sprintf("source.topics[%d]", i)})
 	}
 	for _, st := range p.Steps {
 		if j := st.Join; j != nil {
 			for i, t := range j.With.Topics {
-				out = append(out, TopicUse{t, fmt.Sprintf("%s.join.with.topics[%d]", st.Field, i)})
+				out = append(out, TopicUse{Topic: t, Field: fmt.Sprintf("%s.join.with.topics[%d]", st.Field, i)})
 			}
 		}
 	}
 	for i, t := range p.Tables {
 		if t.Topic != "" {
-			out = append(out, TopicUse{t.Topic, fmt.Sprintf("tables[%d].topic", i)})
+			out = append(out, TopicUse{Topic: t.Topic, Field: fmt.Sprintf("tables[%d].topic", i)})
 		}
 	}
 	return out
 }
 
 // Outputs are the topics the pipeline writes besides its internal ones:
-// the sink topics, the dead-letter topic and the late topics.
+// the sink topics, the dead-letter topic and the late topics, each with
+// its router.
 func (p *Pipeline) Outputs() []TopicUse {
 	var out []TopicUse
 	if k := p.Sink; k != nil {
@@ -260,18 +265,18 @@ func (p *Pipeline) Outputs() []TopicUse {
 			if len(p.Spec.Sink.Topics) > 0 {
 				f = fmt.Sprintf("sink.topics[%d]", i)
 			}
-			out = append(out, TopicUse{t, f})
+			out = append(out, TopicUse{Topic: t, Field: f, Router: k.Router})
 		}
 	}
 	if dl := p.Spec.DeadLetter; dl != nil {
-		out = append(out, TopicUse{dl.Topic, "dead_letter.topic"})
+		out = append(out, TopicUse{Topic: dl.Topic, Field: "dead_letter.topic", Router: route.Policy(dl.Router), Side: true})
 	}
 	for _, st := range p.Steps {
 		switch {
 		case st.Aggregate != nil && st.Aggregate.LateTopic != "":
-			out = append(out, TopicUse{st.Aggregate.LateTopic, st.Field + ".aggregate.late.topic"})
+			out = append(out, TopicUse{Topic: st.Aggregate.LateTopic, Field: st.Field + ".aggregate.late.topic", Router: st.Aggregate.LateRouter, Side: true})
 		case st.Join != nil && st.Join.LateTopic != "":
-			out = append(out, TopicUse{st.Join.LateTopic, st.Field + ".join.late.topic"})
+			out = append(out, TopicUse{Topic: st.Join.LateTopic, Field: st.Field + ".join.late.topic", Router: st.Join.LateRouter, Side: true})
 		}
 	}
 	return out

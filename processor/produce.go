@@ -148,7 +148,7 @@ func (t *task) reroute(m *sarama.ProducerMessage, cause error) (*sarama.Producer
 // topic: where a too large record is cut rather than rerouted.
 func (t *task) isSideTopic(topic string) bool {
 	for _, u := range t.w.p.Outputs() {
-		if u.Topic == topic && (u.Field == "dead_letter.topic" || bytes.HasSuffix([]byte(u.Field), []byte(".late.topic"))) {
+		if u.Topic == topic && u.Side {
 			return true
 		}
 	}

@@ -19,21 +19,8 @@ import (
 // (repartOp, multicast).
 func (w *Worker) partitioner() sarama.PartitionerConstructor {
 	policies := map[string]route.Policy{}
-	if dl := w.p.Spec.DeadLetter; dl != nil {
-		policies[dl.Topic] = route.Policy(dl.Router)
-	}
-	for _, st := range w.p.Steps {
-		if a := st.Aggregate; a != nil && a.LateTopic != "" {
-			policies[a.LateTopic] = a.LateRouter
-		}
-		if j := st.Join; j != nil && j.LateTopic != "" {
-			policies[j.LateTopic] = j.LateRouter
-		}
-	}
-	if sk := w.p.Sink; sk != nil {
-		for _, topic := range sk.Topics {
-			policies[topic] = sk.Router
-		}
+	for _, u := range w.p.Outputs() {
+		policies[u.Topic] = u.Router
 	}
 	for _, s := range w.stages {
 		if s.Internal {

@@ -186,31 +186,8 @@ func devTopics(stages []*devStage) []string {
 		}
 	}
 	for _, s := range stages {
-		p := s.p
-		for _, t := range p.Spec.Source.Topics {
-			add(t)
-		}
-		if p.Sink != nil {
-			for _, t := range p.Sink.Topics {
-				add(t)
-			}
-		}
-		if p.Spec.DeadLetter != nil {
-			add(p.Spec.DeadLetter.Topic)
-		}
-		for _, tb := range p.Tables {
-			add(tb.Topic)
-		}
-		for _, st := range p.Steps {
-			if st.Aggregate != nil {
-				add(st.Aggregate.LateTopic)
-			}
-			if j := st.Join; j != nil {
-				for _, t := range j.With.Topics {
-					add(t)
-				}
-				add(j.LateTopic)
-			}
+		for _, u := range append(s.p.Inputs(), s.p.Outputs()...) {
+			add(u.Topic)
 		}
 	}
 	return topics

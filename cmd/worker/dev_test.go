@@ -373,8 +373,8 @@ func TestDevStagesMustDiffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := devTopics(js); strings.Join(got, " ") != "orders joined pays jlate" {
-		t.Errorf("a join's topics %v; want orders joined pays jlate (its other input and late topic created too)", got)
+	if got := devTopics(js); strings.Join(got, " ") != "orders pays joined jlate" {
+		t.Errorf("a join's topics %v; want orders pays joined jlate (its other input and late topic created too)", got)
 	}
 	for _, tc := range []struct {
 		name  string
