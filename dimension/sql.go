@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
+
+	"github.com/eddy-streams/eddy/internal/clientlog"
 )
 
 // SQLConfig says where a MySQL/MariaDB/SingleStore table is.
@@ -51,7 +53,7 @@ func NewSQL(ctx context.Context, cfg SQLConfig) (*SQL, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	mc.Logger = driverLogger{log}
+	mc.Logger = clientlog.MySQL(log)
 	if cfg.TLS != nil {
 		if err := mysql.RegisterTLSConfig("eddy-dimension", cfg.TLS); err != nil {
 			return nil, fmt.Errorf("dimension: sql: tls: %w", err)
@@ -135,13 +137,6 @@ func (s *SQL) Get(ctx context.Context, keys []string) (map[string]map[string]any
 		return nil, fmt.Errorf("dimension: sql: %w", err)
 	}
 	return out, nil
-}
-
-// driverLogger sends go-sql-driver/mysql's messages to zap.
-type driverLogger struct{ log *zap.Logger }
-
-func (l driverLogger) Print(v ...any) {
-	l.log.Warn("mysql driver", zap.String("message", strings.TrimSpace(fmt.Sprint(v...))))
 }
 
 // plain turns a driver value into what CEL and JSON take.

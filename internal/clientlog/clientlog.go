@@ -1,7 +1,8 @@
 // Package clientlog sends the client libraries' own log lines (go-redis
-// writes plain text to stderr by default) through the worker's zap
-// logger: JSON like every other line, at warn level, and rate-limited per
-// message so that an outage is reported, not once per retry.
+// and go-sql-driver/mysql write plain text to stderr by default) through
+// the worker's zap logger: JSON like every other line, at warn level;
+// go-redis's rate-limited per message so that an outage is reported, not
+// once per retry.
 package clientlog
 
 import (
@@ -53,6 +54,19 @@ func (l *Limited) Printf(_ context.Context, format string, v ...any) {
 		fields = append(fields, zap.Int("similar_left_out", skipped))
 	}
 	l.log.Warn("client library", fields...)
+}
+
+// MySQL is a go-sql-driver/mysql logger (mysql.Config.Logger) writing its
+// messages to log at warn level: the driver logs per connection, so each
+// user of the driver passes its own.
+func MySQL(log *zap.Logger) MySQLLogger { return MySQLLogger{log} }
+
+// MySQLLogger implements go-sql-driver/mysql's Logger over zap.
+type MySQLLogger struct{ log *zap.Logger }
+
+// Print implements mysql.Logger.
+func (l MySQLLogger) Print(v ...any) {
+	l.log.Warn("mysql driver", zap.String("message", strings.TrimSpace(fmt.Sprint(v...))))
 }
 
 // InstallRedis makes go-redis log through log (it has one logger for the

@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
+
+	"github.com/eddy-streams/eddy/internal/clientlog"
 )
 
 // Dialects accepted by Config.Dialect. They differ only in the DDL the store
@@ -211,7 +213,7 @@ func (c Config) driverConfig() (*mysql.Config, error) {
 	if c.TLS != nil {
 		mc.TLS = c.TLS.Clone()
 	}
-	mc.Logger = driverLogger{c.Logger}
+	mc.Logger = clientlog.MySQL(c.Logger)
 	return mc, nil
 }
 
@@ -244,11 +246,4 @@ func redactErr(err error, secret string) error {
 		return err
 	}
 	return &redactedError{msg: strings.ReplaceAll(err.Error(), secret, "xxxxx")}
-}
-
-// driverLogger sends go-sql-driver/mysql's messages to zap.
-type driverLogger struct{ log *zap.Logger }
-
-func (l driverLogger) Print(v ...any) {
-	l.log.Warn("mysql driver", zap.String("message", strings.TrimSpace(fmt.Sprint(v...))))
 }
