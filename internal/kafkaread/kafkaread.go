@@ -37,8 +37,37 @@ import (
 // LastStableOffset asks topic/p's leader for its last stable offset
 // (ListOffsets, latest, read_committed): the offset below which every
 // transaction of the partition is decided, the end a read_committed
-// consumer sees.
+// consumer sees. An answer that the leader moved or is not known yet (as
+// just after a topic is created or a broker restarts) is retried after a
+// metadata refresh for up to leaderWait; other errors are returned.
 func LastStableOffset(client sarama.Client, topic string, p int32) (int64, error) {
+	deadline := time.Now().Add(leaderWait)
+	for {
+		off, err := lastStableOffset(client, topic, p)
+		if err == nil || !leaderMoved(err) || time.Now().After(deadline) {
+			return off, err
+		}
+		_ = client.RefreshMetadata(topic)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// leaderWait bounds how long LastStableOffset waits for a partition's
+// leader to be known.
+const leaderWait = 30 * time.Second
+
+// leaderMoved reports whether err says the request went to a broker that
+// does not lead the partition (yet): the answer changes once metadata is
+// refreshed.
+func leaderMoved(err error) bool {
+	return errors.Is(err, sarama.ErrNotLeaderForPartition) ||
+		errors.Is(err, sarama.ErrLeaderNotAvailable) ||
+		errors.Is(err, sarama.ErrUnknownTopicOrPartition) ||
+		errors.Is(err, sarama.ErrNotEnoughReplicas) ||
+		errors.Is(err, sarama.ErrRequestTimedOut)
+}
+
+func lastStableOffset(client sarama.Client, topic string, p int32) (int64, error) {
 	b, err := client.Leader(topic, p)
 	if err != nil {
 		return 0, err

@@ -141,3 +141,19 @@ func TestFilterPositionAndRecords(t *testing.T) {
 		t.Errorf("record 0: %+v", m)
 	}
 }
+
+// TestLeaderMoved: the answers of a broker that does not lead the
+// partition yet are retried; a refused or malformed request is not.
+func TestLeaderMoved(t *testing.T) {
+	for _, err := range []error{sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable,
+		sarama.ErrUnknownTopicOrPartition, fmt.Errorf("wrapped: %w", sarama.ErrNotLeaderForPartition)} {
+		if !leaderMoved(err) {
+			t.Errorf("leaderMoved(%v) = false, want true", err)
+		}
+	}
+	for _, err := range []error{sarama.ErrTopicAuthorizationFailed, sarama.ErrInvalidRequest, sarama.ErrOutOfBrokers} {
+		if leaderMoved(err) {
+			t.Errorf("leaderMoved(%v) = true, want false", err)
+		}
+	}
+}
