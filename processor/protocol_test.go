@@ -386,3 +386,43 @@ sink: {topic: out}
 		t.Errorf("window result %s (%v), want n = 3", b, err)
 	}
 }
+
+// TestTaskEndOfInputClosesEveryWindow: in a bounded run, EndOfInput moves
+// a source partition's event time to its end on the next tick: the open
+// windows close and their results are flushed, which InputEndFlushed then
+// reports; before it, nothing closes them (no idle timeout).
+func TestTaskEndOfInputClosesEveryWindow(t *testing.T) {
+	yaml := `
+name: agg
+kafka: {brokers: [fake:9092]}
+source: {topics: [in], event_time: event.ts, watermark: {allowed_lateness: 0s}}
+flush: {max_messages: 100, interval: 5ms, shutdown_timeout: 2s}
+steps:
+  - aggregate:
+      name: clicks
+      key: event.user
+      window: {session: 1h, grace: 10m}
+      values: {n: count()}
+sink: {topic: out}
+`
+	const t0 = int64(1_700_000_000_000)
+	h := newHarnessYAML(t, yaml, memory.New())
+	for o := range int64(3) {
+		h.claim.msgs <- &sarama.ConsumerMessage{Topic: "in", Offset: o, Key: []byte("u"),
+			Value: fmt.Appendf(nil, `{"user":"u","ts":%d}`, t0+o), Timestamp: time.UnixMilli(t0 + o)}
+	}
+	h.waitMarked(3)
+	time.Sleep(50 * time.Millisecond) // ten ticks
+	if n := h.prod.count(); n != 0 || h.w.InputEndFlushed() {
+		t.Fatalf("%d outputs before the end of the input (ended: %v), want none", n, h.w.InputEndFlushed())
+	}
+	h.w.EndOfInput()
+	waitFor(t, "the end of the input flushed", h.w.InputEndFlushed)
+	if n := h.prod.count(); n != 1 {
+		t.Fatalf("%d outputs at the end of the input, want the session's result", n)
+	}
+	b, _ := h.prod.sent[0].Value.Encode()
+	if ev, err := pipeline.DecodeJSON(b); err != nil || ev["n"] != int64(3) {
+		t.Errorf("session result %s (%v), want n = 3", b, err)
+	}
+}

@@ -68,6 +68,11 @@ type task struct {
 	wm        *windows.Watermark
 	wmStart   int64
 	idleSince time.Time
+	// ended is set when the watermark of a source partition jumped to
+	// endOfTime (Worker.EndOfInput); endFlushed once the flush after it
+	// succeeded.
+	ended      bool
+	endFlushed atomic.Bool
 
 	epoch  int64
 	stored int64             // W: last offset whose effects are in the store
@@ -501,6 +506,9 @@ func (t *task) ticking() bool {
 	if t.src.IdleTimeout > 0 && !t.idleSince.IsZero() {
 		return true
 	}
+	if t.up == nil && !t.ended && t.w.inputEnded.Load() {
+		return true
+	}
 	wm := t.wm.Current()
 	for _, c := range t.ctxs {
 		if c.timers.pending(wm) {
@@ -755,6 +763,12 @@ func (t *task) advance(recs []*Record) {
 			t.wm.Advance(t.wm.MaxEventTime() + quiet.Milliseconds() - src.AllowedLateness.Milliseconds())
 		}
 	}
+	if !t.ended && t.w.inputEnded.Load() {
+		// A bounded run's input is over: event time jumps to its end, so
+		// that every window and join interval closes now.
+		t.wm.Advance(endOfTime)
+		t.ended = true
+	}
 	t.meta[metaWatermark] = t.wm.AppendBinary(t.meta[metaWatermark][:0])
 }
 
@@ -878,6 +892,7 @@ func (t *task) flush(ctx context.Context) error {
 			t.sess.MarkOffset(t.part.Topic, t.part.Partition, t.marked, "")
 			t.h.offsetMarked()
 		}
+		t.endFlushed.Store(t.ended)
 		return nil
 	}
 	start := time.Now()
@@ -936,6 +951,7 @@ func (t *task) flush(ctx context.Context) error {
 	clear(t.emitted)
 	t.emitted = t.emitted[:0]
 	t.ids.Committed()
+	t.endFlushed.Store(t.ended)
 	return nil
 }
 

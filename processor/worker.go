@@ -16,6 +16,7 @@ import (
 	"github.com/eddy-streams/eddy/internal/kafkaconf"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/statedb"
+	"github.com/eddy-streams/eddy/windows"
 )
 
 // Worker runs one pipeline as a member of its Kafka consumer group: one
@@ -41,6 +42,8 @@ type Worker struct {
 	stages []pipeline.Stage
 	// stop ends Run with an error that no rejoin can cure (see refuse).
 	stop context.CancelCauseFunc
+	// inputEnded is set by EndOfInput.
+	inputEnded atomic.Bool
 }
 
 // New checks the options against the pipeline and returns a Worker. It
@@ -104,6 +107,41 @@ func (w *Worker) Group() string { return w.group }
 // Ready reports whether the Worker is a member of its group with a live
 // session.
 func (w *Worker) Ready() bool { return w.ready.Load() }
+
+// endOfTime is where EndOfInput moves event time: beyond every event time
+// a source accepts (windows.MaxTime bounds them, max_future and the year
+// range far more), and far enough below the int64 limit that a window's
+// end plus any grace never overflows.
+const endOfTime = windows.MaxTime / 2
+
+// EndOfInput says that the worker's inputs are finished, for a bounded
+// run (worker test, worker dev on a file): on its next tick, every source
+// partition's watermark jumps to the end of time, as a bounded stream's
+// does at its end, so that every window, session and join interval closes
+// and its results, unmatched join rows included, are emitted; downstream
+// stages follow through the watermark markers. Events read after it are
+// late. Call it once every event has been processed (the group's committed
+// offsets are at the end of every input); it returns at once, and
+// InputEndFlushed reports when it took effect.
+func (w *Worker) EndOfInput() { w.inputEnded.Store(true) }
+
+// InputEndFlushed reports whether, since EndOfInput, every partition of a
+// source topic that the worker claims has flushed the effects of the end
+// of its input (closed windows, markers): the downstream stages may still
+// be processing them, as the group's committed offsets tell.
+func (w *Worker) InputEndFlushed() bool {
+	if !w.inputEnded.Load() {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range w.tasks {
+		if t.up == nil && !t.endFlushed.Load() {
+			return false
+		}
+	}
+	return true
+}
 
 // Run joins the consumer group and processes until ctx ends, then flushes
 // every partition (within flush.shutdown_timeout), commits, leaves the

@@ -5,6 +5,7 @@
 //	worker offsets show|reset          committed offsets vs the store's watermarks; replay
 //	worker ingest -topic T [file ...]  publish JSON lines or CSV (files, stdin, HTTP POST) to Kafka
 //	worker dev [-c pipeline.yaml]...   embedded broker, memory state, sample data; -c twice: a cascade
+//	worker test [dir/...]              run pipeline test files (*_test.yaml) in process
 //	worker version
 package main
 
@@ -29,6 +30,8 @@ usage:
   worker dev [-c pipeline.yaml]... [flags] try a pipeline with nothing installed: embedded
                                            Kafka-protocol broker, memory state, sample events;
                                            -c twice runs a cascade (or -example cascade)
+  worker test [flags] [file|dir|dir/...]   run a pipeline's test files (*_test.yaml): input events,
+                                           expected outputs, dead letters, late events (-update)
   worker offsets show|reset [flags]        committed offsets vs the store's watermarks; replay
   worker topics check|create -c file       the topics a pipeline reads and writes; create them
   worker ingest -topic T [flags] [file ...] publish JSON lines or CSV from files, stdin or
@@ -65,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdValidate(args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(args[1:], stdout, stderr)
+	case "test":
+		err = cmdTest(args[1:], stdout, stderr)
 	case "offsets":
 		err = cmdOffsets(args[1:], stdout, stderr)
 	case "topics":
