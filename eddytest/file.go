@@ -116,7 +116,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&spec); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, yamlError(err))
 	}
 	dir := filepath.Dir(path)
 	switch {
@@ -302,6 +302,45 @@ func (rs recordSpec) event() (Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// ParseRecord reads one input record written as a test file's input item
+// is, in YAML or JSON: {"key": "u1", "value": {...}, "time": ..., "topic":
+// ..., "partition": 0, "headers": {...}} (worker dev -records).
+func ParseRecord(b []byte) (Event, error) {
+	var rs recordSpec
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rs); err != nil {
+		return Event{}, yamlError(err)
+	}
+	return rs.event()
+}
+
+// fieldsOf names the fields of each part of a test file, for errors.
+var fieldsOf = map[string]string{
+	"fileSpec":   "pipeline, pipelines, tests",
+	"caseSpec":   "name, partitions, end_of_input, tables, input, output, dead_letters, late",
+	"recordSpec": "topic, partition, key, value, time, headers, error",
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type eddytest\.(\w+)`)
+
+// yamlError rewrites yaml.v3's decoding errors for a reader of the file:
+// one line per problem, unknown fields listed with the known ones.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = unknownField.ReplaceAllStringFunc(m, func(s string) string {
+			g := unknownField.FindStringSubmatch(s)
+			return fmt.Sprintf("unknown field %q (known: %s)", g[1], fieldsOf[g[2]])
+		})
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // parseTime reads an event's time: RFC 3339, or Unix milliseconds.

@@ -57,15 +57,15 @@ type Stage struct {
 // everything sent has been processed and committed, End closes the input
 // (every window closes), Read returns what the pipelines wrote.
 type Runner struct {
-	cfg     Config
-	cluster *kfake.Cluster
-	client  sarama.Client
-	admin   sarama.ClusterAdmin
-	prod    sarama.SyncProducer
-	stages  []*Stage
-	cancel  context.CancelFunc
-	parts   int32
-	lastKey time.Time // the time of events that give none
+	cfg      Config
+	cluster  *kfake.Cluster
+	client   sarama.Client
+	admin    sarama.ClusterAdmin
+	prod     sarama.SyncProducer
+	stages   []*Stage
+	cancel   context.CancelFunc
+	parts    int32
+	lastTime time.Time // the time of events that give none
 
 	mu      sync.Mutex
 	scanned map[topicPart]*scan
@@ -82,7 +82,8 @@ type topicPart struct {
 type scan struct{ pos, end int64 }
 
 // DefaultTime is the record time of the first event that gives none; each
-// later one without a time takes the previous event's.
+// later one without a time takes the previous event's. In a live run
+// (Config.Live) an event without a time is stamped with the clock.
 var DefaultTime = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Start creates the topics of the pipelines (a cascade, upstream first:
@@ -101,7 +102,7 @@ func Start(ctx context.Context, pipelines []*pipeline.Pipeline, cfg Config) (*Ru
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	r := &Runner{cfg: cfg, parts: int32(cfg.Partitions), scanned: map[topicPart]*scan{}, rr: map[string]int32{}, lastKey: DefaultTime}
+	r := &Runner{cfg: cfg, parts: int32(cfg.Partitions), scanned: map[topicPart]*scan{}, rr: map[string]int32{}, lastTime: DefaultTime}
 	names, groups := map[string]bool{}, map[string]bool{}
 	for _, p := range pipelines {
 		if !cfg.Live {
@@ -254,14 +255,20 @@ func appendNew(list []string, s string) []string {
 // place keys), else the next in turn. An event without a topic goes to
 // the first pipeline's first source topic.
 func (r *Runner) Send(evs ...Event) error {
-	for i, ev := range evs {
-		m, err := r.message(ev)
-		if err != nil {
-			return fmt.Errorf("event %d: %w", i+1, err)
+	for len(evs) > 0 {
+		n := min(len(evs), 1000)
+		msgs := make([]*sarama.ProducerMessage, n)
+		for i, ev := range evs[:n] {
+			m, err := r.message(ev)
+			if err != nil {
+				return fmt.Errorf("event %d: %w", i+1, err)
+			}
+			msgs[i] = m
 		}
-		if _, _, err := r.prod.SendMessage(m); err != nil {
-			return fmt.Errorf("event %d: producing to %s/%d: %w", i+1, m.Topic, m.Partition, err)
+		if err := r.prod.SendMessages(msgs); err != nil {
+			return fmt.Errorf("producing events: %w", err)
 		}
+		evs = evs[n:]
 	}
 	return nil
 }
@@ -295,10 +302,13 @@ func (r *Runner) message(ev Event) (*sarama.ProducerMessage, error) {
 	if ev.Value != nil {
 		m.Value = sarama.ByteEncoder(ev.Value)
 	}
-	if !ev.Time.IsZero() {
-		r.lastKey = ev.Time
+	switch {
+	case !ev.Time.IsZero():
+		r.lastTime = ev.Time
+	case r.cfg.Live:
+		r.lastTime = time.Now()
 	}
-	m.Timestamp = r.lastKey
+	m.Timestamp = r.lastTime
 	names := make([]string, 0, len(ev.Headers))
 	for k := range ev.Headers {
 		names = append(names, k)
@@ -493,6 +503,55 @@ func (r *Runner) readTopic(topic string, deadline time.Time) ([]Record, error) {
 		}
 	}
 	return out, nil
+}
+
+// Wait returns when ctx ends (nil) or a worker stops before Close (its
+// error).
+func (r *Runner) Wait(ctx context.Context) error {
+	err := poll(ctx, func() (bool, error) {
+		for _, s := range r.stages {
+			if err := s.stopped(); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	}, "")
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Tail calls f with every record committed to topics, from their start,
+// as it arrives, until ctx ends. Records of one partition come in order.
+func (r *Runner) Tail(ctx context.Context, topics []string, f func(Record)) {
+	pos := map[topicPart]int64{}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, t := range topics {
+			for _, p := range r.partitionList() {
+				tp := topicPart{t, p}
+				lso, err := kafkaread.LastStableOffset(r.client, t, p)
+				if err != nil || lso <= pos[tp] {
+					continue
+				}
+				msgs, err := kafkaread.Committed(r.client, t, p, pos[tp], lso, time.Now().Add(10*time.Second))
+				if err != nil {
+					continue
+				}
+				pos[tp] = lso
+				for _, m := range msgs {
+					f(recordOf(m))
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Close stops the workers (each flushes and leaves its group), then the

@@ -10,12 +10,12 @@ import (
 )
 
 // Update rewrites the expectations (output, dead_letters, late) of the
-// cases that ran, from what their pipelines wrote, and saves the file;
-// the rest of the file (inputs, tables, comments) is kept. Cases that
-// could not run are left as they are.
+// cases that failed, from what their pipelines wrote, and saves the file;
+// the rest of the file (inputs, tables, comments, the cases that passed)
+// is kept. Cases that could not run are left as they are.
 func (f *File) Update(results []*CaseResult) error {
 	for _, r := range results {
-		if r.Err != nil || r.Result == nil {
+		if r.Err != nil || r.Result == nil || len(r.Diff) == 0 {
 			continue
 		}
 		n := r.Case.node

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 
 	"github.com/eddy-streams/eddy/dimension"
+	"github.com/eddy-streams/eddy/eddytest"
 	"github.com/eddy-streams/eddy/examples"
 	"github.com/eddy-streams/eddy/internal/clientlog"
 	"github.com/eddy-streams/eddy/pipeline"
@@ -40,6 +40,10 @@ type devOptions struct {
 	printRate  int
 	level      string
 	httpAddr   string
+	input      string // -input: a file of events, "-" for stdin
+	key        string // -key: CEL over the event giving its key
+	records    bool   // -records: each input line is a record, not an event
+	topic      string // -topic: where the input's events go
 
 	// onProduce, when set, is called with every generated event as it is
 	// handed to the producer, from the generator's goroutine (tests).
@@ -70,8 +74,20 @@ func parseDev(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.IntVar(&o.printRate, "print", 10, "outputs printed per second at most (the rest are counted); in a cascade, the outputs of its last stage")
 	fs.StringVar(&o.level, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.httpAddr, "http", "", "address of /healthz, /readyz and /metrics (e.g. :9100; default off)")
+	fs.StringVar(&o.input, "input", "", `run on your events: a file of JSON lines, one event per line ("-": stdin); at its end every window closes and dev stops`)
+	fs.StringVar(&o.key, "key", "", "with -input: CEL expression over event giving each record's key, e.g. event.user (default: no key)")
+	fs.BoolVar(&o.records, "records", false, `with -input: each line is a record, {"key": ..., "value": {...}, "time": ..., "topic": ..., "partition": ...} (the input of worker test), not an event`)
+	fs.StringVar(&o.topic, "topic", "", "with -input: the topic the events go to (default: the first pipeline's first source topic)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
+	}
+	if o.input == "" && (o.key != "" || o.records || o.topic != "") {
+		fmt.Fprintln(stderr, "worker dev: -key, -records and -topic go with -input")
+		return nil, errUsage
+	}
+	if o.input != "" && (o.generator != "" || o.events != 0) {
+		fmt.Fprintln(stderr, "worker dev: -input and -generator/-events do not go together")
+		return nil, errUsage
 	}
 	if len(o.files) > 0 && o.example != "" {
 		fmt.Fprintln(stderr, "worker dev: -c and -example do not go together")
@@ -194,30 +210,23 @@ func devTopics(stages []*devStage) []string {
 }
 
 // dev runs the stages of o on an embedded broker until ctx ends or
-// o.duration passes.
+// o.duration passes, or, with -input, until the input's events are
+// processed and the input's end has closed every window.
 func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) error {
 	files, genName, err := devFiles(o)
 	if err != nil {
 		return err
 	}
-	ex, err := examples.Get(genName)
-	if err != nil {
-		return fmt.Errorf("-generator: %w", err)
-	}
 	stages, err := devStages(files)
 	if err != nil {
 		return err
 	}
-
-	topics := devTopics(stages)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.partitions), topics...))
-	if err != nil {
-		return fmt.Errorf("embedded broker: %w", err)
+	var ex *examples.Example
+	if o.input == "" {
+		if ex, err = devGenerator(genName, stages); err != nil {
+			return err
+		}
 	}
-	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
-	log.Info("embedded Kafka-protocol broker up", zap.Strings("addrs", brokers), zap.Strings("topics", topics))
-
 	if o.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
@@ -225,13 +234,12 @@ func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) 
 	}
 
 	pr := newPrinter(stdout, o.printRate)
-	var served []servedWorker
-	for _, s := range stages {
-		s.store = memory.New()
-		defer s.store.Close()
-		opts := []processor.Option{processor.WithStore(s.store), processor.WithLogger(log), processor.WithBrokers(brokers...)}
+	var ps []*pipeline.Pipeline
+	stageOpts := make([][]processor.Option, len(stages))
+	for i, s := range stages {
+		ps = append(ps, s.p)
 		if s.last {
-			opts = append(opts, processor.WithOutputHook(pr.print))
+			stageOpts[i] = append(stageOpts[i], processor.WithOutputHook(pr.print))
 		}
 		tables, err := dimension.Open(ctx, s.p, log) // the tables you keep: read where they are
 		if err != nil {
@@ -239,24 +247,28 @@ func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) 
 		}
 		for name, src := range tables {
 			defer src.Close()
-			opts = append(opts, processor.WithTableSource(name, src))
+			stageOpts[i] = append(stageOpts[i], processor.WithTableSource(name, src))
 		}
-		if s.w, err = processor.New(s.p, opts...); err != nil {
-			return err
-		}
-		served = append(served, servedWorker{s.w, s.store})
 	}
-
-	stopHTTP, err := serveHTTP(o.httpAddr, log, served...)
+	r, err := eddytest.Start(ctx, ps, eddytest.Config{
+		Partitions: o.partitions, Live: true, Logger: log,
+		StageOptions: func(i int, _ *pipeline.Pipeline) []processor.Option { return stageOpts[i] },
+	})
 	if err != nil {
 		return err
 	}
+	var served []servedWorker
+	for i, st := range r.Stages() {
+		stages[i].w, stages[i].store = st.Worker, st.Store
+		served = append(served, servedWorker{st.Worker, st.Store})
+	}
+	log.Info("embedded Kafka-protocol broker up", zap.Strings("addrs", r.Brokers()), zap.Strings("topics", devTopics(stages)))
+	stopHTTP, err := serveHTTP(o.httpAddr, log, served...)
+	if err != nil {
+		return errors.Join(err, r.Close())
+	}
 	defer stopHTTP()
 
-	seed := o.seed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
 	var names []string
 	for _, s := range stages {
 		names = append(names, fmt.Sprintf("%q", s.p.Spec.Name))
@@ -265,44 +277,84 @@ func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) 
 	if len(stages) > 1 {
 		kind = "cascade"
 	}
-	fmt.Fprintf(stdout, "eddy dev: %s %s, %s generator at %d events/s (seed %d); Ctrl-C to stop\n",
-		kind, strings.Join(names, " → "), ex.Name, o.rate, seed)
+	seed := o.seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	if ex != nil {
+		fmt.Fprintf(stdout, "eddy dev: %s %s, %s generator at %d events/s (seed %d); Ctrl-C to stop\n",
+			kind, strings.Join(names, " → "), ex.Name, o.rate, seed)
+	} else {
+		fmt.Fprintf(stdout, "eddy dev: %s %s on the events of %s\n", kind, strings.Join(names, " → "), inputName(o.input))
+	}
 
-	// A stage that stops with an error stops the others.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var produced atomic.Int64
+	wg.Go(func() { tailSides(runCtx, r, stages, pr) })
+	wg.Go(func() { progress(runCtx, stdout, stages, pr, &produced) })
+	var feedErr error
 	wg.Go(func() {
-		// Generate once every stage is in its group: the first events are
-		// then processed as they come, not as a backlog that the stage-1
-		// tasks would work through at different paces.
-		if !waitReady(runCtx, stages) {
+		if ex == nil {
+			// The input's events, then its end: every window closes, and
+			// the run is over.
+			if feedErr = feed(runCtx, r, o, pr, &produced); feedErr == nil {
+				feedErr = r.End(runCtx)
+				cancel()
+			}
+			if feedErr != nil && runCtx.Err() == nil {
+				cancel()
+			}
 			return
 		}
-		if err := generate(runCtx, brokers, ex.New(seed), o.rate, o.events, &produced, o.onProduce); err != nil {
+		if err := generate(runCtx, r.Brokers(), ex.New(seed), o.rate, o.events, &produced, o.onProduce); err != nil {
 			log.Error("generator stopped", zap.Error(err))
 		}
 	})
-	wg.Go(func() { progress(runCtx, stdout, stages, pr, &produced) })
-	errs := make([]error, len(stages))
-	var run sync.WaitGroup
-	for i, s := range stages {
-		run.Go(func() {
-			if errs[i] = runUntilSignal(runCtx, s.w, s.p.Spec.Flush.ShutdownTimeout, log); errs[i] != nil {
-				cancel()
-			}
-		})
-	}
-	run.Wait()
+	werr := r.Wait(runCtx) // a worker that stops with an error stops the run
 	cancel()
 	wg.Wait()
+	werr = errors.Join(werr, r.Close())
+	if errors.Is(feedErr, context.Canceled) {
+		feedErr = nil // Ctrl-C, or a worker failed: its error says why
+	}
 	for _, s := range stages {
 		st := s.w.Stats()
 		fmt.Fprintf(stdout, "eddy dev: done: %s%d events in, %d out, %d filtered, %d duplicates dropped, %d late, %d poison (%d dead-lettered)\n",
 			stagePrefix(stages, s), st.In, st.Out, st.Filtered, st.Duplicates, st.Late, st.Poison, st.DeadLettered)
 	}
-	return errors.Join(errs...)
+	return errors.Join(feedErr, werr)
+}
+
+// devGenerator returns the example whose generator feeds the stages, and
+// refuses one that writes to no topic they read.
+func devGenerator(name string, stages []*devStage) (*examples.Example, error) {
+	ex, err := examples.Get(name)
+	if err != nil {
+		return nil, fmt.Errorf("no events for %s: give -input events.jsonl (JSON lines; - for stdin), or -generator with an example's name (%w)",
+			stages[0].p.File, err)
+	}
+	want := map[string]bool{}
+	for _, s := range stages {
+		for _, u := range s.p.Inputs() {
+			want[u.Topic] = true
+		}
+	}
+	var writes []string
+	for _, f := range ex.Pipelines {
+		p, err := pipeline.Parse(f.Path, f.Data, pipeline.WithBrokers("embedded:9092"))
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range p.Inputs() {
+			if want[u.Topic] {
+				return &ex, nil
+			}
+			writes = append(writes, u.Topic)
+		}
+	}
+	return nil, fmt.Errorf("-generator %s writes to %v, which %s does not read: give -input events.jsonl for your own events", ex.Name, writes, stages[0].p.File)
 }
 
 // stagePrefix names s in a progress line, when there are several stages.
@@ -311,27 +363,6 @@ func stagePrefix(stages []*devStage, s *devStage) string {
 		return ""
 	}
 	return s.p.Spec.Name + ": "
-}
-
-// waitReady waits until every stage's worker is a member of its group, and
-// reports false if ctx ended first.
-func waitReady(ctx context.Context, stages []*devStage) bool {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ready := true
-		for _, s := range stages {
-			ready = ready && s.w.Ready()
-		}
-		if ready {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
-		}
-	}
 }
 
 // generate produces the generator's events at rate per second, and hands
@@ -407,6 +438,19 @@ func (p *printer) print(r *processor.Record) {
 	}
 	p.inSecond++
 	fmt.Fprintf(p.w, "→ key=%s  %s\n", r.Key, v)
+}
+
+// side prints a dead letter or a late event, with its reason: always, not
+// counted against the rate of outputs.
+func (p *printer) side(what string, r eddytest.Record) {
+	p.note("✗ %s key=%s  %s  (%s)", what, r.Key, r.Value, r.Error())
+}
+
+// note prints a line among the outputs.
+func (p *printer) note(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
 // progress prints every 3 seconds what each stage did: one line, or one
