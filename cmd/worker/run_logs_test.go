@@ -16,23 +16,47 @@ import (
 	"github.com/eddy-streams/eddy/integration/testenv"
 )
 
-// TestRunLogsOnlyJSONThroughARedisOutage runs `worker run` with its state
-// in a Redis that is killed for a few seconds mid-run and started again:
-// every line the worker writes to stderr, the Redis client's own among
-// them, is a JSON object, and the outage is reported, not once per retry.
-func TestRunLogsOnlyJSONThroughARedisOutage(t *testing.T) {
+// TestRunLogsOnlyJSONThroughAStoreOutage runs `worker run` with its state
+// in a Redis, then a MariaDB, that is killed for a few seconds mid-run
+// and started again: every line the worker writes to stderr, the store
+// client's own among them, is a JSON object, and the outage is reported,
+// not once per retry.
+func TestRunLogsOnlyJSONThroughAStoreOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) (*testenv.Server, string) // the server and the state section
+		// clientLines: the client is known to log on a lost connection
+		// (go-redis does; go-sql-driver/mysql mostly returns errors).
+		clientLines bool
+	}{
+		{"redis", func(t *testing.T) (*testenv.Server, string) {
+			rs := testenv.PrivateRedis(t)
+			return rs, fmt.Sprintf("state: {backend: redis, redis: {addrs: [%q]}}", rs.Addr())
+		}, true},
+		{"mariadb", func(t *testing.T) (*testenv.Server, string) {
+			db := testenv.PrivateMariaDB(t)
+			return db, fmt.Sprintf("state: {backend: singlestore, singlestore: {dsn: %q, dialect: mysql}}", db.DSN())
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, state := tc.store(t)
+			runThroughOutage(t, srv, state, tc.clientLines)
+		})
+	}
+}
+
+func runThroughOutage(t *testing.T, srv *testenv.Server, state string, clientLines bool) {
 	brokers := testenv.KafkaBrokers(t)
-	rs := testenv.PrivateRedis(t)
 	in, out := testenv.Topic(t, brokers, 2), testenv.Topic(t, brokers, 2)
 	file := writePipeline(t, fmt.Sprintf(`name: %s
 kafka: {brokers: [%s]}
 source: {topics: [%s], event_id: event.id, event_time: event.ts}
-state: {backend: redis, redis: {addrs: [%q]}}
+%s
 flush: {interval: 50ms}
 steps:
   - aggregate: {key: key, window: {tumbling: 1s}, values: {n: count()}}
 sink: {topic: %s}
-`, testenv.Unique("logs"), brokers[0], in, rs.Addr(), out))
+`, testenv.Unique("logs"), brokers[0], in, state, out))
 	addr := testenv.FreeAddr(t)
 	var stdout, errs syncBuffer
 	done := make(chan int, 1)
@@ -63,11 +87,11 @@ sink: {topic: %s}
 		produceLines(t, brokers, in, evs)
 	}
 	send(0, 50)
-	rs.Kill()
+	srv.Kill()
 	send(50, 100) // the partitions pause on the store
 	waitReady(http.StatusServiceUnavailable, "the outage")
 	time.Sleep(3 * time.Second)
-	rs.Start()
+	srv.Start()
 	waitReady(http.StatusOK, "after the outage")
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -93,10 +117,13 @@ sink: {topic: %s}
 			client++
 		}
 	}
-	if client == 0 {
-		t.Errorf("no line of the Redis client's own in the worker's log: go-redis wrote its plain-text lines elsewhere (stderr, unformatted)")
+	if clientLines && client == 0 {
+		t.Errorf("no line of the store client's own in the worker's log: it wrote its plain-text lines elsewhere (stderr, unformatted)")
 	}
-	t.Logf("%d log lines, all JSON; %d from the Redis client", lines, client)
+	if !strings.Contains(errs.b.String(), "partition paused") {
+		t.Errorf("the outage is not in the log:\n%s", errs.b.String())
+	}
+	t.Logf("%d log lines, all JSON; %d from the store client", lines, client)
 }
 
 // produceLines produces each line as a record, keyed k<i mod 4>.
