@@ -5,7 +5,7 @@
 //
 // # Using it as a library
 //
-//	p, err := pipeline.Load("pipeline.yaml", pipeline.WithProcessors("enrich"))
+//	p, err := pipeline.Load("pipeline.yaml")
 //	store := memory.New() // or statedb/redis, statedb/singlestore
 //	w, err := processor.New(p,
 //		processor.WithStore(store),
@@ -14,7 +14,12 @@
 //	err = w.Run(ctx) // until ctx ends; then flush, commit, leave the group
 //
 // Custom code implements Processor and is registered by name with
-// WithProcessor; see examples/custom-processor. Its State is its step's
+// WithProcessor, once: New checks every processor step of the pipeline
+// against the registered names and reports each unknown one at its line in
+// the file, listing the registered names (a pipeline loaded by the worker
+// binary, which registers none, gets "none are registered"). New connects
+// to nothing, so it is also how a program checks a file against its
+// processors. See examples/custom-processor. Its State is its step's
 // own (keys scoped to the step). A TimerProcessor also sets timers, and
 // OnTimer is called when the partition's watermark reaches them.
 //

@@ -49,7 +49,7 @@ source: {topics: [clicks]}
 steps:
   - processor: {name: count-per-user}
 sink: {topic: counted}
-`), pipeline.WithProcessors("count-per-user"))
+`))
 	if err != nil {
 		panic(err)
 	}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/eddy-streams/eddy/pipeline"
 )
@@ -71,7 +74,7 @@ func buildStateless(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
 func (b *opBuilder) processor(i int, s *pipeline.Step) (operator, error) {
 	f, ok := b.factories[s.Processor.Name]
 	if !ok {
-		return nil, fmt.Errorf("processor: steps[%d].processor.name: no processor registered as %q", i, s.Processor.Name)
+		return nil, fmt.Errorf("processor: steps[%d].processor.name: unknown processor %q (%s)", i, s.Processor.Name, registered(b.factories))
 	}
 	proc, err := f(s.Processor.Config)
 	if err != nil {
@@ -85,6 +88,35 @@ func (b *opBuilder) processor(i int, s *pipeline.Step) (operator, error) {
 	}
 	b.seen[s.Processor.Name]++
 	return &procOp{name: stepName(i, s), proc: proc, sc: sc}, nil
+}
+
+// checkProcessors reports each processor step whose name has no Factory,
+// at the step's line in the file, with the registered names: the one
+// check of processor names, since the pipeline is loaded without them.
+func checkProcessors(p *pipeline.Pipeline, factories map[string]Factory) error {
+	var errs pipeline.Errors
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		if s.Kind != pipeline.ProcessorStep {
+			continue
+		}
+		if _, ok := factories[s.Processor.Name]; !ok {
+			errs = append(errs, &pipeline.Error{File: p.File, Line: s.Line, Field: s.Field + ".processor.name",
+				Msg: fmt.Sprintf("unknown processor %q (%s)", s.Processor.Name, registered(factories))})
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// registered lists the registered processor names for an error message.
+func registered(factories map[string]Factory) string {
+	if len(factories) == 0 {
+		return "none are registered: custom processors run in a Go program that registers them with processor.WithProcessor, see examples/custom-processor"
+	}
+	return "registered: " + strings.Join(slices.Sorted(maps.Keys(factories)), ", ")
 }
 
 // scopeOf is an operator's scope, "" for a stateless one.

@@ -74,7 +74,9 @@ func WithGroup(id string) Option { return func(o *options) { o.group = id } }
 func WithInstanceID(id string) Option { return func(o *options) { o.instanceID = id } }
 
 // WithProcessor registers a custom Processor under name, for pipeline steps
-// `processor: {name: ...}`.
+// `processor: {name: ...}`. It is the only registration: New fails when a
+// step names a processor not registered, at the step's line, listing the
+// registered names.
 func WithProcessor(name string, f Factory) Option {
 	return func(o *options) { o.factories[name] = f }
 }

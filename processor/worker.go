@@ -57,6 +57,9 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkProcessors(p, o.factories); err != nil {
+		return nil, err
+	}
 	// Build every step once, so that a bad custom processor config fails at
 	// start-up, not on the first claimed partition.
 	if _, err := buildOps(p, o.factories); err != nil {

@@ -74,7 +74,7 @@ func main() {
 	flag.Parse()
 	logger, _ := zap.NewDevelopment()
 
-	p, err := pipeline.Load(*path, pipeline.WithProcessors("running-total", "followed-by"))
+	p, err := pipeline.Load(*path)
 	if err != nil {
 		log.Fatal(err)
 	}
