@@ -6,12 +6,17 @@
 // # Using it as a library
 //
 //	p, err := pipeline.Load("pipeline.yaml")
-//	store := memory.New() // or statedb/redis, statedb/singlestore
 //	w, err := processor.New(p,
-//		processor.WithStore(store),
 //		processor.WithProcessor("enrich", newEnrich),
 //		processor.WithLogger(logger))
 //	err = w.Run(ctx) // until ctx ends; then flush, commit, leave the group
+//
+// The state store is the one the pipeline's state section names: Run
+// opens it as worker run does (package statedb/backends, namespaced by the
+// pipeline's name) and closes it when it returns. WithStore gives another
+// instead (a test's memory store, a store the program keeps open across
+// Workers); the pipeline's state section is then unused, and New logs a
+// warning naming both when it names redis or singlestore.
 //
 // Custom code implements Processor and is registered by name with
 // WithProcessor, once: New checks every processor step of the pipeline

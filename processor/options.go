@@ -58,7 +58,12 @@ func WithUnreadyAfter(d time.Duration) Option { return func(o *options) { o.unre
 // through a child with the pipeline, topic and partition fields.
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithStore sets the state store; required. The Worker does not close it.
+// WithStore sets the state store, in place of the one the pipeline's
+// state section names: New logs a warning naming both when that is redis
+// or singlestore, whose settings are then unused. The Worker does not close
+// a store given this way. Without WithStore, Run opens the pipeline's
+// store itself (statedb/backends.Open, as worker run does: namespaced by
+// the pipeline's name) and closes it when it returns.
 func WithStore(s statedb.Store) Option { return func(o *options) { o.store = s } }
 
 // WithBrokers overrides the pipeline's kafka.brokers.
@@ -108,9 +113,6 @@ func WithOutputHook(f func(*Record)) Option { return func(o *options) { o.onOutp
 
 func (o *options) validate() error {
 	var errs []error
-	if o.store == nil {
-		errs = append(errs, errors.New("processor: no state store (WithStore)"))
-	}
 	if len(o.brokers) == 0 {
 		errs = append(errs, errors.New("processor: kafka.brokers: no brokers"))
 	}

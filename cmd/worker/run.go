@@ -20,7 +20,6 @@ import (
 	"github.com/eddy-streams/eddy/internal/clientlog"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
-	"github.com/eddy-streams/eddy/statedb/backends"
 )
 
 func cmdRun(args []string, _, stderr io.Writer) error {
@@ -54,13 +53,9 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := backends.Open(ctx, p, log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	opts := []processor.Option{processor.WithStore(store), processor.WithLogger(log), processor.WithUnreadyAfter(*unreadyAfter)}
+	// The worker opens the store the pipeline names when Run starts and
+	// closes it when Run returns.
+	opts := []processor.Option{processor.WithLogger(log), processor.WithUnreadyAfter(*unreadyAfter)}
 	tables, err := dimension.Open(ctx, p, log)
 	if err != nil {
 		return err
@@ -80,7 +75,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopHTTP, err := serveHTTP(*httpAddr, log, servedWorker{w, store})
+	stopHTTP, err := serveHTTP(*httpAddr, log, servedWorker{w: w})
 	if err != nil {
 		return err
 	}

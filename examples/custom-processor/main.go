@@ -22,7 +22,6 @@ import (
 
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
-	"github.com/eddy-streams/eddy/statedb/memory"
 )
 
 // runningTotal adds a numeric field of each event to its key's total, kept
@@ -78,10 +77,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// memory state keeps the example self-contained; use statedb/redis or
-	// statedb/singlestore to share state between workers.
+	// The state store is the one the pipeline's state section names:
+	// memory here (none is named), which keeps the example self-contained;
+	// name redis or singlestore there to share state between workers.
 	w, err := processor.New(p,
-		processor.WithStore(memory.New()),
 		processor.WithProcessor("running-total", newRunningTotal),
 		processor.WithProcessor("followed-by", newFollowedBy),
 		processor.WithLogger(logger))
