@@ -6,9 +6,7 @@
 // # Using it as a library
 //
 //	p, err := pipeline.Load("pipeline.yaml")
-//	w, err := processor.New(p,
-//		processor.WithProcessor("enrich", newEnrich),
-//		processor.WithLogger(logger))
+//	w, err := processor.New(p, processor.WithProcessor("enrich", newEnrich))
 //	err = w.Run(ctx) // until ctx ends; then flush, commit, leave the group
 //
 // The state store is the one the pipeline's state section names: Run
@@ -17,6 +15,11 @@
 // instead (a test's memory store, a store the program keeps open across
 // Workers); the pipeline's state section is then unused, and New logs a
 // warning naming both when it names redis or singlestore.
+//
+// A Worker logs what worker run logs, in the same form: JSON lines on
+// stderr (ts, level, msg and fields such as pipeline, topic, partition),
+// info and above. WithLogger gives another *zap.Logger;
+// WithLogger(zap.NewNop()) silences it.
 //
 // Custom code implements Processor and is registered by name with
 // WithProcessor, once: New checks every processor step of the pipeline

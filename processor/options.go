@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	"github.com/eddy-streams/eddy/internal/zaplog"
 	"github.com/eddy-streams/eddy/statedb"
 )
 
@@ -16,6 +20,7 @@ type Option func(*options)
 
 type options struct {
 	log         *zap.Logger
+	logOut      io.Writer // the default logger's (os.Stderr; tests change it)
 	store       statedb.Store
 	brokers     []string
 	group       string
@@ -38,7 +43,7 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		log:         zap.NewNop(),
+		logOut:      os.Stderr,
 		factories:   map[string]Factory{},
 		commitEvery: time.Second,
 		retryMax:    10 * time.Second,
@@ -54,9 +59,15 @@ func defaultOptions() options {
 // is not ready (default 30s).
 func WithUnreadyAfter(d time.Duration) Option { return func(o *options) { o.unreadyAfter = d } }
 
-// WithLogger sets the logger (default: none). Each partition task logs
-// through a child with the pipeline, topic and partition fields.
+// WithLogger sets the logger. The default writes JSON lines to stderr at
+// info and above, the lines of worker run (ts, level, msg, fields);
+// WithLogger(zap.NewNop()) silences the Worker, and nil is the default.
+// Each partition task logs through a child with the pipeline, topic and
+// partition fields.
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// withLogOutput sets where the default logger writes (tests).
+func withLogOutput(w io.Writer) Option { return func(o *options) { o.logOut = w } }
 
 // WithStore sets the state store, in place of the one the pipeline's
 // state section names: New logs a warning naming both when that is redis
@@ -117,7 +128,7 @@ func (o *options) validate() error {
 		errs = append(errs, errors.New("processor: kafka.brokers: no brokers"))
 	}
 	if o.log == nil {
-		o.log = zap.NewNop()
+		o.log = zaplog.JSON(o.logOut, zapcore.InfoLevel)
 	}
 	if o.commitEvery <= 0 {
 		errs = append(errs, fmt.Errorf("processor: commit interval %v must be positive", o.commitEvery))

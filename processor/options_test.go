@@ -1,11 +1,14 @@
 package processor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,4 +212,93 @@ sink: {topic: out}
 			}
 		})
 	}
+}
+
+// TestDefaultLoggerWritesJSONLines: a Worker given no logger writes the
+// JSON lines worker run writes, at info and above, to stderr (here the
+// writer standing for it); WithLogger(zap.NewNop()) silences it.
+func TestDefaultLoggerWritesJSONLines(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	p := mustParse(t, `
+name: default-log
+kafka: {brokers: [k:9092]}
+source: {topics: [in]}
+state: {backend: redis, redis: {addrs: ["r:6379"]}}
+sink: {topic: out}
+`)
+	t.Run("default", func(t *testing.T) {
+		var out syncBuffer
+		w, err := New(p, WithStore(memory.New()), WithBrokers(cluster.ListenAddrs()...), withLogOutput(&out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		for !strings.Contains(out.String(), "worker started") && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		byMsg := map[string]map[string]any{}
+		for _, l := range lines {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("not a JSON line: %q", l)
+			}
+			msg, _ := m["msg"].(string)
+			byMsg[msg] = m
+		}
+		for msg, level := range map[string]string{
+			"state: the pipeline names redis; WithStore overrides it with *memory.Store": "warn",
+			"worker started": "info",
+		} {
+			m, ok := byMsg[msg]
+			if !ok {
+				t.Errorf("no line %q in:\n%s", msg, out.String())
+				continue
+			}
+			if m["level"] != level || m["pipeline"] != "default-log" {
+				t.Errorf("line %q: level %v, pipeline %v; want %s, default-log", msg, m["level"], m["pipeline"], level)
+			}
+			if ts, _ := m["ts"].(string); !strings.Contains(ts, "T") {
+				t.Errorf("line %q: ts %v, want an ISO 8601 time", msg, m["ts"])
+			}
+		}
+	})
+	t.Run("nop", func(t *testing.T) {
+		var out syncBuffer
+		if _, err := New(p, WithStore(memory.New()), WithLogger(zap.NewNop()), withLogOutput(&out)); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "" {
+			t.Errorf("WithLogger(zap.NewNop()) logged:\n%s", out.String())
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -18,8 +18,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"go.uber.org/zap"
-
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
 )
@@ -71,7 +69,6 @@ func (p *runningTotal) Process(ctx context.Context, rec *processor.Record, out p
 func main() {
 	path := flag.String("c", "examples/custom-processor/pipeline.yaml", "pipeline file")
 	flag.Parse()
-	logger, _ := zap.NewDevelopment()
 
 	p, err := pipeline.Load(*path)
 	if err != nil {
@@ -82,8 +79,7 @@ func main() {
 	// name redis or singlestore there to share state between workers.
 	w, err := processor.New(p,
 		processor.WithProcessor("running-total", newRunningTotal),
-		processor.WithProcessor("followed-by", newFollowedBy),
-		processor.WithLogger(logger))
+		processor.WithProcessor("followed-by", newFollowedBy))
 	if err != nil {
 		log.Fatal(err)
 	}
