@@ -27,7 +27,22 @@
 // the file, listing the registered names (a pipeline loaded by the worker
 // binary, which registers none, gets "none are registered"). New connects
 // to nothing, so it is also how a program checks a file against its
-// processors. See examples/custom-processor. Its State is its step's
+// processors. A Factory decodes its step's config with DecodeConfig into
+// a struct of its own:
+//
+//	type config struct {
+//		Field  string        `yaml:"field"`
+//		Within time.Duration `yaml:"within"` // "10s" in the file
+//	}
+//	func newEnrich(cfg map[string]any) (processor.Processor, error) {
+//		var c config
+//		if err := processor.DecodeConfig(cfg, &c); err != nil {
+//			return nil, err // New adds the file, line and step
+//		}
+//		return &enrich{c}, nil
+//	}
+//
+// See examples/custom-processor. Its State is its step's
 // own (keys scoped to the step). A TimerProcessor also sets timers, and
 // OnTimer is called when the partition's watermark reaches them.
 //

@@ -15,7 +15,7 @@ import (
 // buildOps compiles the pipeline's steps into operators, making one
 // Processor per custom step from its Factory.
 func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]operator, error) {
-	b := &opBuilder{factories: factories, seen: map[string]int{}}
+	b := &opBuilder{file: p.File, factories: factories, seen: map[string]int{}}
 	ops := make([]operator, 0, len(p.Steps))
 	for i := range p.Steps {
 		s := &p.Steps[i]
@@ -62,6 +62,7 @@ var builders = map[pipeline.StepKind]func(b *opBuilder, i int, s *pipeline.Step)
 
 // opBuilder is what building a pipeline's operators needs beyond a step.
 type opBuilder struct {
+	file      string             // the pipeline file, for errors
 	factories map[string]Factory // registered custom processors
 	seen      map[string]int     // processor name -> steps of it so far
 }
@@ -78,7 +79,7 @@ func (b *opBuilder) processor(i int, s *pipeline.Step) (operator, error) {
 	}
 	proc, err := f(s.Processor.Config)
 	if err != nil {
-		return nil, fmt.Errorf("processor: steps[%d].processor %q: config: %w", i, s.Processor.Name, err)
+		return nil, fmt.Errorf("processor: %s:%d: steps[%d].processor %q: config: %w", b.file, s.Line, i, s.Processor.Name, err)
 	}
 	// The scope is the registered name, and "#n" for its n-th repeat:
 	// stable while steps are added or moved around it.

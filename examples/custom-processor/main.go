@@ -26,13 +26,22 @@ import (
 // in the partition's state, and passes the event on with the total.
 type runningTotal struct{ field string }
 
-// newRunningTotal is the processor's Factory: it checks the step's config.
+// runningTotalConfig is the step's config: {field: amount}.
+type runningTotalConfig struct {
+	Field string `yaml:"field"` // the numeric event field to add up
+}
+
+// newRunningTotal is the processor's Factory: it decodes and checks the
+// step's config (a typo or a wrong type is an error naming the field).
 func newRunningTotal(config map[string]any) (processor.Processor, error) {
-	f, _ := config["field"].(string)
-	if f == "" {
+	var c runningTotalConfig
+	if err := processor.DecodeConfig(config, &c); err != nil {
+		return nil, err
+	}
+	if c.Field == "" {
 		return nil, errors.New("field: required (the numeric event field to add up)")
 	}
-	return &runningTotal{field: f}, nil
+	return &runningTotal{field: c.Field}, nil
 }
 
 // Keys lets the runtime load a whole batch's totals in one round trip.
