@@ -6,8 +6,14 @@
 // # Using it as a library
 //
 //	p, err := pipeline.Load("pipeline.yaml")
+//	if err != nil {
+//		return err // every problem of the file: file:line:col: field: message
+//	}
 //	w, err := processor.New(p, processor.WithProcessor("enrich", newEnrich))
-//	err = w.Run(ctx) // until ctx ends; then flush, commit, leave the group
+//	if err != nil {
+//		return err // an unknown processor or a bad config: file, line and step
+//	}
+//	return w.Run(ctx) // until ctx ends; then flush, commit, leave the group
 //
 // The state store is the one the pipeline's state section names: Run
 // opens it as worker run does (package statedb/backends, namespaced by the
@@ -42,9 +48,10 @@
 //		return &enrich{c}, nil
 //	}
 //
-// See examples/custom-processor. Its State is its step's
-// own (keys scoped to the step). A TimerProcessor also sets timers, and
-// OnTimer is called when the partition's watermark reaches them.
+// See examples/custom-processor (its run function is the README's
+// snippet). A Processor's State is its step's own (keys scoped to the
+// step). A TimerProcessor also sets timers, and OnTimer is called when the
+// partition's watermark reaches them.
 //
 // # Steps, time and timers
 //

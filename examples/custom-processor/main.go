@@ -78,23 +78,27 @@ func (p *runningTotal) Process(ctx context.Context, rec *processor.Record, out p
 func main() {
 	path := flag.String("c", "examples/custom-processor/pipeline.yaml", "pipeline file")
 	flag.Parse()
-
-	p, err := pipeline.Load(*path)
-	if err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *path); err != nil {
 		log.Fatal(err)
 	}
-	// The state store is the one the pipeline's state section names:
-	// memory here (none is named), which keeps the example self-contained;
-	// name redis or singlestore there to share state between workers.
+}
+
+// run loads the pipeline file and runs it until ctx ends.
+func run(ctx context.Context, path string) error {
+	p, err := pipeline.Load(path)
+	if err != nil {
+		return err // every problem of the file, one per line: file:line:col: field: message
+	}
 	w, err := processor.New(p,
 		processor.WithProcessor("running-total", newRunningTotal),
 		processor.WithProcessor("followed-by", newFollowedBy))
 	if err != nil {
-		log.Fatal(err)
+		return err // an unknown processor or a bad config, at its file, line and step
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := w.Run(ctx); err != nil {
-		log.Fatal(err)
-	}
+	// Run opens the state store the pipeline's state section names (memory
+	// when none is: name redis or singlestore there to share state between
+	// workers) and closes it once the partitions are flushed and committed.
+	return w.Run(ctx)
 }
