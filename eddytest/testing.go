@@ -12,8 +12,8 @@ import (
 // TestFile runs the cases of the test file at path as subtests of t, each
 // failing with the differences between what it expects and what the
 // pipelines wrote: the Go form of `worker test`, for pipelines with
-// custom processors (give them in cfg.Worker, and their names to the
-// parser in cfg.Parse). Without cfg.Logger the workers log to t.
+// custom processors (give them in cfg.Worker: processor.WithProcessor).
+// Without cfg.Logger the workers log their warnings to t.
 func TestFile(t *testing.T, path string, cfg FileConfig) {
 	t.Helper()
 	f, err := LoadFile(path)

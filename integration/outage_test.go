@@ -244,8 +244,7 @@ func runOutage(t *testing.T, b outageBackend, down func(*testenv.Server)) {
 	log := zap.New(zapcore.NewTee(obsCore, zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)).Core()))
 	store := b.open(t, srv, log.Named("store"))
 
-	p, err := pipeline.Parse("outage.yaml", []byte(fmt.Sprintf(outagePipeline, testenv.Unique("outage"), in, out)),
-		pipeline.WithProcessors("tally"))
+	p, err := pipeline.Parse("outage.yaml", []byte(fmt.Sprintf(outagePipeline, testenv.Unique("outage"), in, out)))
 	if err != nil {
 		t.Fatalf("pipeline: %v", err)
 	}

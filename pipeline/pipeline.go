@@ -439,6 +439,11 @@ type options struct {
 // WithProcessors gives the names of the registered custom processors;
 // processor steps naming anything else are errors. Without this option,
 // processor names are not checked.
+//
+// Deprecated: processor.New checks every processor step's name against
+// the processors registered with processor.WithProcessor, at the step's
+// line and listing the registered names: load the pipeline without this
+// option and register each processor once.
 func WithProcessors(names ...string) Option {
 	return func(o *options) {
 		if o.processors == nil {

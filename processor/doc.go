@@ -5,18 +5,53 @@
 //
 // # Using it as a library
 //
-//	p, err := pipeline.Load("pipeline.yaml", pipeline.WithProcessors("enrich"))
-//	store := memory.New() // or statedb/redis, statedb/singlestore
-//	w, err := processor.New(p,
-//		processor.WithStore(store),
-//		processor.WithProcessor("enrich", newEnrich),
-//		processor.WithLogger(logger))
-//	err = w.Run(ctx) // until ctx ends; then flush, commit, leave the group
+//	p, err := pipeline.Load("pipeline.yaml")
+//	if err != nil {
+//		return err // every problem of the file: file:line:col: field: message
+//	}
+//	w, err := processor.New(p, processor.WithProcessor("enrich", newEnrich))
+//	if err != nil {
+//		return err // an unknown processor or a bad config: file, line and step
+//	}
+//	return w.Run(ctx) // until ctx ends; then flush, commit, leave the group
+//
+// The state store is the one the pipeline's state section names: Run
+// opens it as worker run does (package statedb/backends, namespaced by the
+// pipeline's name) and closes it when it returns. WithStore gives another
+// instead (a test's memory store, a store the program keeps open across
+// Workers); the pipeline's state section is then unused, and New logs a
+// warning naming both when it names redis or singlestore.
+//
+// A Worker logs what worker run logs, in the same form: JSON lines on
+// stderr (ts, level, msg and fields such as pipeline, topic, partition),
+// info and above. WithLogger gives another *zap.Logger;
+// WithLogger(zap.NewNop()) silences it.
 //
 // Custom code implements Processor and is registered by name with
-// WithProcessor; see examples/custom-processor. Its State is its step's
-// own (keys scoped to the step). A TimerProcessor also sets timers, and
-// OnTimer is called when the partition's watermark reaches them.
+// WithProcessor, once: New checks every processor step of the pipeline
+// against the registered names and reports each unknown one at its line in
+// the file, listing the registered names (a pipeline loaded by the worker
+// binary, which registers none, gets "none are registered"). New connects
+// to nothing, so it is also how a program checks a file against its
+// processors. A Factory decodes its step's config with DecodeConfig into
+// a struct of its own:
+//
+//	type config struct {
+//		Field  string        `yaml:"field"`
+//		Within time.Duration `yaml:"within"` // "10s" in the file
+//	}
+//	func newEnrich(cfg map[string]any) (processor.Processor, error) {
+//		var c config
+//		if err := processor.DecodeConfig(cfg, &c); err != nil {
+//			return nil, err // New adds the file, line and step
+//		}
+//		return &enrich{c}, nil
+//	}
+//
+// See examples/custom-processor (its run function is the README's
+// snippet). A Processor's State is its step's own (keys scoped to the
+// step). A TimerProcessor also sets timers, and OnTimer is called when the
+// partition's watermark reaches them.
 //
 // # Steps, time and timers
 //

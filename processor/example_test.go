@@ -12,7 +12,6 @@ import (
 
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
-	"github.com/eddy-streams/eddy/statedb/memory"
 )
 
 // counter counts events per key in the partition's state.
@@ -49,14 +48,15 @@ source: {topics: [clicks]}
 steps:
   - processor: {name: count-per-user}
 sink: {topic: counted}
-`), pipeline.WithProcessors("count-per-user"))
+`))
 	if err != nil {
 		panic(err)
 	}
 
 	outputs := make(chan *processor.Record, 10)
+	// The store is the pipeline's (memory: its file names none), opened by
+	// Run; the logs go to stderr.
 	w, err := processor.New(p,
-		processor.WithStore(memory.New()),
 		processor.WithBrokers(brokers...),
 		processor.WithProcessor("count-per-user", func(map[string]any) (processor.Processor, error) { return counter{}, nil }),
 		processor.WithOutputHook(func(r *processor.Record) { outputs <- r }),

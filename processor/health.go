@@ -27,7 +27,9 @@ func (w *Worker) Health(ctx context.Context) Health {
 	if !w.ready.Load() {
 		reasons = append(reasons, "not a member of the consumer group (joining, rebalancing or stopped)")
 	}
-	if err := w.o.store.Ping(ctx); err != nil {
+	if s := w.store.Load(); s == nil {
+		reasons = append(reasons, "state store not open yet (Run opens the one the pipeline names)")
+	} else if err := (*s).Ping(ctx); err != nil {
 		reasons = append(reasons, "state store unreachable: "+err.Error())
 	}
 	w.mu.Lock()

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/eddy-streams/eddy/pipeline"
 )
@@ -12,7 +15,7 @@ import (
 // buildOps compiles the pipeline's steps into operators, making one
 // Processor per custom step from its Factory.
 func buildOps(p *pipeline.Pipeline, factories map[string]Factory) ([]operator, error) {
-	b := &opBuilder{factories: factories, seen: map[string]int{}}
+	b := &opBuilder{file: p.File, factories: factories, seen: map[string]int{}}
 	ops := make([]operator, 0, len(p.Steps))
 	for i := range p.Steps {
 		s := &p.Steps[i]
@@ -59,6 +62,7 @@ var builders = map[pipeline.StepKind]func(b *opBuilder, i int, s *pipeline.Step)
 
 // opBuilder is what building a pipeline's operators needs beyond a step.
 type opBuilder struct {
+	file      string             // the pipeline file, for errors
 	factories map[string]Factory // registered custom processors
 	seen      map[string]int     // processor name -> steps of it so far
 }
@@ -71,11 +75,11 @@ func buildStateless(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
 func (b *opBuilder) processor(i int, s *pipeline.Step) (operator, error) {
 	f, ok := b.factories[s.Processor.Name]
 	if !ok {
-		return nil, fmt.Errorf("processor: steps[%d].processor.name: no processor registered as %q", i, s.Processor.Name)
+		return nil, fmt.Errorf("processor: steps[%d].processor.name: unknown processor %q (%s)", i, s.Processor.Name, registered(b.factories))
 	}
 	proc, err := f(s.Processor.Config)
 	if err != nil {
-		return nil, fmt.Errorf("processor: steps[%d].processor %q: config: %w", i, s.Processor.Name, err)
+		return nil, fmt.Errorf("processor: %s:%d: steps[%d].processor %q: config: %w", b.file, s.Line, i, s.Processor.Name, err)
 	}
 	// The scope is the registered name, and "#n" for its n-th repeat:
 	// stable while steps are added or moved around it.
@@ -85,6 +89,35 @@ func (b *opBuilder) processor(i int, s *pipeline.Step) (operator, error) {
 	}
 	b.seen[s.Processor.Name]++
 	return &procOp{name: stepName(i, s), proc: proc, sc: sc}, nil
+}
+
+// checkProcessors reports each processor step whose name has no Factory,
+// at the step's line in the file, with the registered names: the one
+// check of processor names, since the pipeline is loaded without them.
+func checkProcessors(p *pipeline.Pipeline, factories map[string]Factory) error {
+	var errs pipeline.Errors
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		if s.Kind != pipeline.ProcessorStep {
+			continue
+		}
+		if _, ok := factories[s.Processor.Name]; !ok {
+			errs = append(errs, &pipeline.Error{File: p.File, Line: s.Line, Field: s.Field + ".processor.name",
+				Msg: fmt.Sprintf("unknown processor %q (%s)", s.Processor.Name, registered(factories))})
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// registered lists the registered processor names for an error message.
+func registered(factories map[string]Factory) string {
+	if len(factories) == 0 {
+		return "none are registered: custom processors run in a Go program that registers them with processor.WithProcessor, see examples/custom-processor"
+	}
+	return "registered: " + strings.Join(slices.Sorted(maps.Keys(factories)), ", ")
 }
 
 // scopeOf is an operator's scope, "" for a stateless one.

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	"github.com/eddy-streams/eddy/internal/zaplog"
 	"github.com/eddy-streams/eddy/statedb"
 )
 
@@ -16,6 +20,7 @@ type Option func(*options)
 
 type options struct {
 	log         *zap.Logger
+	logOut      io.Writer // the default logger's (os.Stderr; tests change it)
 	store       statedb.Store
 	brokers     []string
 	group       string
@@ -38,7 +43,7 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		log:         zap.NewNop(),
+		logOut:      os.Stderr,
 		factories:   map[string]Factory{},
 		commitEvery: time.Second,
 		retryMax:    10 * time.Second,
@@ -54,11 +59,22 @@ func defaultOptions() options {
 // is not ready (default 30s).
 func WithUnreadyAfter(d time.Duration) Option { return func(o *options) { o.unreadyAfter = d } }
 
-// WithLogger sets the logger (default: none). Each partition task logs
-// through a child with the pipeline, topic and partition fields.
+// WithLogger sets the logger. The default writes JSON lines to stderr at
+// info and above, the lines of worker run (ts, level, msg, fields);
+// WithLogger(zap.NewNop()) silences the Worker, and nil is the default.
+// Each partition task logs through a child with the pipeline, topic and
+// partition fields.
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithStore sets the state store; required. The Worker does not close it.
+// withLogOutput sets where the default logger writes (tests).
+func withLogOutput(w io.Writer) Option { return func(o *options) { o.logOut = w } }
+
+// WithStore sets the state store, in place of the one the pipeline's
+// state section names: New logs a warning naming both when that is redis
+// or singlestore, whose settings are then unused. The Worker does not close
+// a store given this way. Without WithStore, Run opens the pipeline's
+// store itself (statedb/backends.Open, as worker run does: namespaced by
+// the pipeline's name) and closes it when it returns.
 func WithStore(s statedb.Store) Option { return func(o *options) { o.store = s } }
 
 // WithBrokers overrides the pipeline's kafka.brokers.
@@ -74,7 +90,9 @@ func WithGroup(id string) Option { return func(o *options) { o.group = id } }
 func WithInstanceID(id string) Option { return func(o *options) { o.instanceID = id } }
 
 // WithProcessor registers a custom Processor under name, for pipeline steps
-// `processor: {name: ...}`.
+// `processor: {name: ...}`. It is the only registration: New fails when a
+// step names a processor not registered, at the step's line, listing the
+// registered names.
 func WithProcessor(name string, f Factory) Option {
 	return func(o *options) { o.factories[name] = f }
 }
@@ -106,14 +124,11 @@ func WithOutputHook(f func(*Record)) Option { return func(o *options) { o.onOutp
 
 func (o *options) validate() error {
 	var errs []error
-	if o.store == nil {
-		errs = append(errs, errors.New("processor: no state store (WithStore)"))
-	}
 	if len(o.brokers) == 0 {
 		errs = append(errs, errors.New("processor: kafka.brokers: no brokers"))
 	}
 	if o.log == nil {
-		o.log = zap.NewNop()
+		o.log = zaplog.JSON(o.logOut, zapcore.InfoLevel)
 	}
 	if o.commitEvery <= 0 {
 		errs = append(errs, fmt.Errorf("processor: commit interval %v must be positive", o.commitEvery))

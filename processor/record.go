@@ -152,6 +152,13 @@ type Prefetcher interface {
 // Factory makes a Processor for one partition task from the step's
 // `config` in the pipeline file. It is called once when the worker starts,
 // to check the config, and then once per claimed partition.
+//
+// config is the mapping as YAML decodes it (string, int, float64, bool,
+// []any and map[string]any values; nil when the step has none), after
+// ${VAR} expansion. DecodeConfig decodes it into a struct of the
+// processor's own, durations included, reporting unknown fields and wrong
+// types by name. An error fails New, wrapped with the file, the step's line
+// and the step.
 type Factory func(config map[string]any) (Processor, error)
 
 // ProcessorFunc adapts a stateless function to Processor.

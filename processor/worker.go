@@ -16,6 +16,7 @@ import (
 	"github.com/eddy-streams/eddy/internal/kafkaconf"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/statedb"
+	"github.com/eddy-streams/eddy/statedb/backends"
 	"github.com/eddy-streams/eddy/windows"
 )
 
@@ -44,6 +45,10 @@ type Worker struct {
 	stop context.CancelCauseFunc
 	// inputEnded is set by EndOfInput.
 	inputEnded atomic.Bool
+	// store is o.store for Health, which may run while Run sets o.store:
+	// set by New when WithStore gave it, by Run when it opened the
+	// pipeline's.
+	store atomic.Pointer[statedb.Store]
 }
 
 // New checks the options against the pipeline and returns a Worker. It
@@ -58,6 +63,9 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 		opt(&o)
 	}
 	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := checkProcessors(p, o.factories); err != nil {
 		return nil, err
 	}
 	// Build every step once, so that a bad custom processor config fails at
@@ -80,7 +88,7 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 	if o.instanceID == "" {
 		o.instanceID = p.Spec.Kafka.InstanceID
 	}
-	return &Worker{
+	w := &Worker{
 		p:     p,
 		o:     o,
 		log:   o.log.With(zap.String("pipeline", p.Spec.Name)),
@@ -90,6 +98,32 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 		stages: p.Stages(),
 
 		flushHist: newFlushHistogram(p.Spec.Name),
+	}
+	if o.store != nil {
+		w.store.Store(&o.store)
+		if b := p.Spec.State.Backend; b == pipeline.BackendRedis || b == pipeline.BackendSingleStore {
+			w.log.Warn(fmt.Sprintf("state: the pipeline names %s; WithStore overrides it with %T", b, o.store))
+		}
+	}
+	return w, nil
+}
+
+// openStore opens the store the pipeline's state section names, when
+// WithStore gave none, and returns the function that closes it.
+func (w *Worker) openStore(ctx context.Context) (func(), error) {
+	if w.o.store != nil {
+		return func() {}, nil
+	}
+	s, err := backends.Open(ctx, w.p, w.log)
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+	w.o.store = s
+	w.store.Store(&s)
+	return func() {
+		if err := s.Close(); err != nil {
+			w.log.Warn("closing the state store", zap.Error(err))
+		}
 	}, nil
 }
 
@@ -146,7 +180,8 @@ func (w *Worker) InputEndFlushed() bool {
 // Run joins the consumer group and processes until ctx ends, then flushes
 // every partition (within flush.shutdown_timeout), commits, leaves the
 // group and returns nil. It returns an error only when it cannot start
-// (bad brokers, unreachable cluster) or the group fails for good.
+// (bad brokers, unreachable cluster, a state store it cannot open) or the
+// group fails for good.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("processor: Run called twice")
@@ -157,6 +192,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Closed last: after the group is left and every task has ended.
+	closeStore, err := w.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	// The consumer group and the producer get a client each: on a shared
 	// client they share each broker's connection, and a produce (or an
 	// offset commit) waits behind the consumer's long-polling fetch, up to

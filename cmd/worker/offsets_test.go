@@ -208,7 +208,7 @@ steps:
 
 	// Run the pipeline with the store the commands will open, until every
 	// partition's watermark is at its last offset.
-	p, err := pipeline.Load(path, pipeline.WithProcessors("count"))
+	p, err := pipeline.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,9 @@ import (
 
 	"github.com/eddy-streams/eddy/dimension"
 	"github.com/eddy-streams/eddy/internal/clientlog"
+	"github.com/eddy-streams/eddy/internal/zaplog"
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
-	"github.com/eddy-streams/eddy/statedb/backends"
 )
 
 func cmdRun(args []string, _, stderr io.Writer) error {
@@ -54,13 +54,9 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := backends.Open(ctx, p, log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	opts := []processor.Option{processor.WithStore(store), processor.WithLogger(log), processor.WithUnreadyAfter(*unreadyAfter)}
+	// The worker opens the store the pipeline names when Run starts and
+	// closes it when Run returns.
+	opts := []processor.Option{processor.WithLogger(log), processor.WithUnreadyAfter(*unreadyAfter)}
 	tables, err := dimension.Open(ctx, p, log)
 	if err != nil {
 		return err
@@ -80,7 +76,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopHTTP, err := serveHTTP(*httpAddr, log, servedWorker{w, store})
+	stopHTTP, err := serveHTTP(*httpAddr, log, servedWorker{w: w})
 	if err != nil {
 		return err
 	}
@@ -121,22 +117,10 @@ func newLogger(level string, console bool, w io.Writer) (*zap.Logger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-log-level: %w", err)
 	}
-	var enc zapcore.Encoder
 	if console {
-		ec := zap.NewDevelopmentEncoderConfig()
-		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
-		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
-		ec.EncodeCaller = nil
-		enc = zapcore.NewConsoleEncoder(ec)
-	} else {
-		ec := zap.NewProductionEncoderConfig()
-		ec.EncodeTime = zapcore.ISO8601TimeEncoder
-		enc = zapcore.NewJSONEncoder(ec)
+		return zaplog.Console(w, lvl), nil
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)
-	// Sample repeated messages (a poison-event storm) after the first 100 a second.
-	core = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
-	return zap.New(core), nil
+	return zaplog.JSON(w, lvl), nil
 }
 
 // describeStage is one line of worker validate's sub-topology list:

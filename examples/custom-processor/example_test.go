@@ -25,7 +25,7 @@ func Example_followedBy() {
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
 
-	p, err := pipeline.Load("followed-by.yaml", pipeline.WithProcessors("followed-by"))
+	p, err := pipeline.Load("followed-by.yaml")
 	if err != nil {
 		panic(err)
 	}

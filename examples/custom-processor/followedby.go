@@ -20,21 +20,28 @@ type followedBy struct {
 	within      time.Duration
 }
 
-// newFollowedBy is the processor's Factory: config {first, then, within}.
+// followedByConfig is the step's config: {first: cart, then: checkout,
+// within: 5m}.
+type followedByConfig struct {
+	First  string        `yaml:"first"`  // the first event's type
+	Then   string        `yaml:"then"`   // the second event's type
+	Within time.Duration `yaml:"within"` // how long after the first the second may come
+}
+
+// newFollowedBy is the processor's Factory: it decodes and checks the
+// step's config.
 func newFollowedBy(config map[string]any) (processor.Processor, error) {
-	p := &followedBy{}
-	p.first, _ = config["first"].(string)
-	p.then, _ = config["then"].(string)
-	if p.first == "" || p.then == "" {
+	var c followedByConfig
+	if err := processor.DecodeConfig(config, &c); err != nil {
+		return nil, err
+	}
+	if c.First == "" || c.Then == "" {
 		return nil, errors.New("first, then: required (the two event types)")
 	}
-	s, _ := config["within"].(string)
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("within: want a positive duration such as 5m, got %q", s)
+	if c.Within <= 0 {
+		return nil, errors.New("within: required, a positive duration such as 5m")
 	}
-	p.within = d
-	return p, nil
+	return &followedBy{first: c.First, then: c.Then, within: c.Within}, nil
 }
 
 // pending is the state key of a key's unmatched first event: its time.

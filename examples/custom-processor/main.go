@@ -18,24 +18,30 @@ import (
 	"strconv"
 	"syscall"
 
-	"go.uber.org/zap"
-
 	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
-	"github.com/eddy-streams/eddy/statedb/memory"
 )
 
 // runningTotal adds a numeric field of each event to its key's total, kept
 // in the partition's state, and passes the event on with the total.
 type runningTotal struct{ field string }
 
-// newRunningTotal is the processor's Factory: it checks the step's config.
+// runningTotalConfig is the step's config: {field: amount}.
+type runningTotalConfig struct {
+	Field string `yaml:"field"` // the numeric event field to add up
+}
+
+// newRunningTotal is the processor's Factory: it decodes and checks the
+// step's config (a typo or a wrong type is an error naming the field).
 func newRunningTotal(config map[string]any) (processor.Processor, error) {
-	f, _ := config["field"].(string)
-	if f == "" {
+	var c runningTotalConfig
+	if err := processor.DecodeConfig(config, &c); err != nil {
+		return nil, err
+	}
+	if c.Field == "" {
 		return nil, errors.New("field: required (the numeric event field to add up)")
 	}
-	return &runningTotal{field: f}, nil
+	return &runningTotal{field: c.Field}, nil
 }
 
 // Keys lets the runtime load a whole batch's totals in one round trip.
@@ -72,25 +78,27 @@ func (p *runningTotal) Process(ctx context.Context, rec *processor.Record, out p
 func main() {
 	path := flag.String("c", "examples/custom-processor/pipeline.yaml", "pipeline file")
 	flag.Parse()
-	logger, _ := zap.NewDevelopment()
-
-	p, err := pipeline.Load(*path, pipeline.WithProcessors("running-total", "followed-by"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	// memory state keeps the example self-contained; use statedb/redis or
-	// statedb/singlestore to share state between workers.
-	w, err := processor.New(p,
-		processor.WithStore(memory.New()),
-		processor.WithProcessor("running-total", newRunningTotal),
-		processor.WithProcessor("followed-by", newFollowedBy),
-		processor.WithLogger(logger))
-	if err != nil {
-		log.Fatal(err)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := w.Run(ctx); err != nil {
+	if err := run(ctx, *path); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// run loads the pipeline file and runs it until ctx ends.
+func run(ctx context.Context, path string) error {
+	p, err := pipeline.Load(path)
+	if err != nil {
+		return err // every problem of the file, one per line: file:line:col: field: message
+	}
+	w, err := processor.New(p,
+		processor.WithProcessor("running-total", newRunningTotal),
+		processor.WithProcessor("followed-by", newFollowedBy))
+	if err != nil {
+		return err // an unknown processor or a bad config, at its file, line and step
+	}
+	// Run opens the state store the pipeline's state section names (memory
+	// when none is: name redis or singlestore there to share state between
+	// workers) and closes it once the partitions are flushed and committed.
+	return w.Run(ctx)
 }
