@@ -1,7 +1,7 @@
 // Command worker runs eddy pipelines.
 //
 //	worker run -c pipeline.yaml        join the pipeline's consumer group and process
-//	worker validate -c pipeline.yaml   check a pipeline file; list every error
+//	worker validate pipeline.yaml...   check pipeline files; list every error (-json: as JSON)
 //	worker offsets show|reset          committed offsets vs the store's watermarks; replay
 //	worker ingest -topic T [file ...]  publish JSON lines or CSV (files, stdin, HTTP POST) to Kafka
 //	worker dev [-c pipeline.yaml]...   embedded broker, memory state, sample data; -c twice: a cascade
@@ -24,7 +24,8 @@ const usage = `eddy worker — stream processing for Kafka with external state
 
 usage:
   worker run -c pipeline.yaml [flags]      run a pipeline as a member of its consumer group
-  worker validate -c pipeline.yaml         check a pipeline file and list every error (exit 1);
+  worker validate [flags] pipeline.yaml... check pipeline files (or -c file) and list every
+          [--json]                         error (exit 1); --json: the result as JSON;
           [--partitions N --max-replicas M]  warn when replicas would exceed the partitions
   worker dev [-c pipeline.yaml]... [flags] try a pipeline with nothing installed: embedded
                                            Kafka-protocol broker, memory state, sample events;
@@ -120,4 +121,26 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return errUsage
 	}
 	return nil
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments, which it returns ("--" ends the flags).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }
