@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -393,7 +394,7 @@ func TestErrors(t *testing.T) {
 				{16, 15, "sink.topic", `topic "out" is also steps[0].aggregate.late.topic, routed by random: one topic has one router, here hash`},
 			}},
 		{"yaml syntax", "name: t\nkafka: {brokers: [k:9092\n", nil,
-			[]wantErr{{2, 0, "", "invalid YAML"}}},
+			[]wantErr{{2, 18, "", "invalid YAML"}}},
 		{"empty file", "# nothing\n", nil,
 			[]wantErr{{1, 0, "", "empty pipeline file"}}},
 		{"two documents", head + "---\nname: u\n", nil,
@@ -408,6 +409,48 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("Parse returned a pipeline with errors")
 			}
 			checkErrors(t, err, tt.want)
+		})
+	}
+}
+
+// TestYAMLSyntaxErrors: a YAML syntax error names the line and column of
+// the mistake (not the start of the block around it), and says what is
+// wrong; at the end of the file, where a bracket or quote opened.
+func TestYAMLSyntaxErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		src       string
+		line, col int
+		msg       string
+	}{
+		{"tab indentation", "name: t\nkafka:\n\tbrokers: [k:1]\n", 3, 1,
+			"invalid YAML: found character that cannot start any token (a tab: YAML indents with spaces)"},
+		{"tab after a nested key", "name: t\nkafka:\n  brokers: [k:1]\n\tgroup: g\n", 4, 1, "a tab: YAML indents with spaces"},
+		{"unclosed quote", "name: t\nkafka: {brokers: [k:1]}\nsource:\n  topics: [in]\nsink: {topic: \"out}\n\nsteps: []\n", 5, 15,
+			"invalid YAML: found unexpected end of stream while scanning a quoted scalar that starts here"},
+		{"unclosed single quote", "name: 'abc\n", 1, 7, "found unexpected end of stream while scanning a quoted scalar"},
+		{"unclosed bracket", "name: t\nkafka: {brokers: [k:9092\n", 2, 18,
+			"invalid YAML: did not find expected ',' or ']' while parsing a flow sequence that starts here (the file ends first)"},
+		{"mapping in a plain value", "name: t\nkafka: {brokers: [k:1]}\nsource: topics: [in]\n", 3, 15,
+			"invalid YAML: mapping values are not allowed in this context"},
+		{"key indented less than its siblings", "name: t\nkafka:\n  brokers: [k:1]\n  group: g\n bad: 1\nsink: {topic: out}\n", 5, 2,
+			"invalid YAML: did not find expected key (while parsing a block mapping at line 1, column 1)"},
+		{"list item in a mapping", "name: t\nkafka:\n  brokers: [k:1]\n  - x\n", 4, 3,
+			"did not find expected key (while parsing a block mapping at line 3, column 3)"},
+		{"key in a list", "name: t\nsteps:\n  - filter: a\n  filter: b\n", 4, 3,
+			"did not find expected '-' indicator (while parsing a block collection at line 3, column 3)"},
+		{"bad escape", "name: \"a\\qb\"\n", 1, 9, "found unknown escape character"},
+		{"unknown anchor", "name: t\nkafka: {brokers: *nope}\n", 2, 18, "unknown anchor 'nope' referenced"},
+		{"after a variable", "name: ${NAME}: x\n", 1, 14, "mapping values are not allowed"},
+		{"after a multi-byte character", "name: \u00e9t\u00e9: x\n", 1, 10, "mapping values are not allowed"},
+		{"windows line ends", "name: t\r\nkafka:\r\n\tbrokers: [k:1]\r\n", 3, 1, "a tab"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(tt.src), WithEnv(func(string) (string, bool) { return "x", true }))
+			checkErrors(t, err, []wantErr{{tt.line, tt.col, "", tt.msg}})
+			if want := fmt.Sprintf("p.yaml:%d:%d: invalid YAML: ", tt.line, tt.col); !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %q; want it to start with %q", err, want)
+			}
 		})
 	}
 }
