@@ -351,7 +351,7 @@ func TestErrors(t *testing.T) {
 				{3, 13, "kafka.brokers[0]", `broker "nohost": want host:port`},
 				{3, 30, "kafka.brokers[1]", `broker ":1": missing host`},
 				{3, 36, "kafka.brokers[2]", `broker "h:0": port must be a number from 1 to 65535`},
-				{4, 12, "kafka.version", "2.0.0 is too old: eddy needs 2.1.0 or later"},
+				{4, 12, "kafka.version", "2.0.0 is too old: eddy needs Kafka 2.1.0 or later"},
 				{5, 9, "kafka.sasl.username", "required field missing"},
 				{5, 9, "kafka.sasl.password", "required field missing"},
 				{5, 21, "kafka.sasl.mechanism", `"GSSAPI" is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`},
@@ -413,6 +413,46 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestRangeErrors: a value of the right kind that is out of range says so,
+// with the limit, instead of claiming it is not a duration, a version or an
+// integer at all.
+func TestRangeErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, src string
+		want      wantErr
+	}{
+		{"duration too long", head + "dedup: {ttl: 100000000h}\n",
+			wantErr{5, 14, "dedup.ttl", `"100000000h" is a duration too long: the longest is 2562047h47m16s (about 292 years)`}},
+		{"negative duration too long", head + "flush: {interval: -9999999999m}\n",
+			wantErr{5, 19, "flush.interval", `"-9999999999m" is a duration too long: the longest is 2562047h47m16s`}},
+		{"duration in days", head + "dedup: {ttl: 7d}\n",
+			wantErr{5, 14, "dedup.ttl", `"7d" is not a duration such as 100ms, 30s, 5m or 24h (no unit for days: write 168h)`}},
+		{"duration without a unit", head + "dedup: {ttl: 30}\n",
+			wantErr{5, 14, "dedup.ttl", `(add a unit: ns, us, ms, s, m or h)`}},
+		{"old kafka version", "name: t\nkafka: {brokers: [k:1], version: 0.8.0}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", "0.8.0 is too old: eddy needs Kafka 2.1.0 or later"}},
+		{"old kafka version, four parts", "name: t\nkafka: {brokers: [k:1], version: 0.11.0.2}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", "0.11.0.2 is too old: eddy needs Kafka 2.1.0 or later"}},
+		{"old kafka version, two parts", "name: t\nkafka: {brokers: [k:1], version: \"1.1\"}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", "1.1 is too old: eddy needs Kafka 2.1.0 or later"}},
+		{"kafka version in two parts", "name: t\nkafka: {brokers: [k:1], version: \"3.9\"}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", `"3.9": write the version with three parts, such as 3.9.0`}},
+		{"not a kafka version", "name: t\nkafka: {brokers: [k:1], version: latest}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", `"latest" is not a Kafka version such as 3.9.0`}},
+		{"integer too large", head + "flush: {max_messages: 99999999999999999999}\n",
+			wantErr{5, 23, "flush.max_messages", "integer 99999999999999999999 is too large: the largest is 9223372036854775807"}},
+		{"integer too large for int64", head + "flush: {max_messages: 18446744073709551615}\n",
+			wantErr{5, 23, "flush.max_messages", "integer 18446744073709551615 is too large: the largest is 9223372036854775807"}},
+		{"integer too small", head + "flush: {max_messages: -99999999999999999999}\n",
+			wantErr{5, 23, "flush.max_messages", "integer -99999999999999999999 is too small: the smallest is -9223372036854775808"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(tt.src))
+			checkErrors(t, err, []wantErr{tt.want})
+		})
+	}
+}
+
 // TestYAMLSyntaxErrors: a YAML syntax error names the line and column of
 // the mistake (not the start of the block around it), and says what is
 // wrong; at the end of the file, where a bracket or quote opened.
@@ -463,7 +503,7 @@ func TestManyErrors(t *testing.T) {
 		{3, 13, "kafka.brokers[0]", `broker "localhost": want host:port`},
 		{4, 3, "kafka.balanse", `unknown field "balanse"`},
 		{5, 12, "kafka.balance", `"stiky" is not one of sticky, cooperative-sticky, range, roundrobin`},
-		{6, 12, "kafka.version", `"0.10.2" is not a Kafka version`},
+		{6, 12, "kafka.version", "0.10.2 is too old: eddy needs Kafka 2.1.0 or later"},
 		{9, 11, "source.format", `"xml" is not one of json, raw`},
 		{11, 33, "source.watermark.allowed_lateness", `"5" is not a duration`},
 		{14, 22, "state.singlestore.dsn", "the value (not shown) is not a valid DSN"},
