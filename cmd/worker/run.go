@@ -115,7 +115,9 @@ func runUntilSignal(ctx context.Context, w *processor.Worker, shutdown time.Dura
 	}
 }
 
-// newLogger makes the binary's logger: JSON for run, colored console for dev.
+// newLogger makes the binary's logger: JSON for run, console text for dev,
+// its levels coloured when w is a terminal and NO_COLOR is not set
+// (https://no-color.org).
 func newLogger(level string, console bool, w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
@@ -124,7 +126,10 @@ func newLogger(level string, console bool, w io.Writer) (*zap.Logger, error) {
 	var enc zapcore.Encoder
 	if console {
 		ec := zap.NewDevelopmentEncoderConfig()
-		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		if isTerminal(w) && os.Getenv("NO_COLOR") == "" {
+			ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
 		ec.EncodeCaller = nil
 		enc = zapcore.NewConsoleEncoder(ec)
