@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -73,25 +74,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "ingest":
 		err = cmdIngest(args[1:], os.Stdin, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "eddy worker", version)
+		err = cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "worker: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	return exitCode(err, stderr)
+	return exitCode(err, stdout, stderr)
 }
 
 // exitCode is the exit status of a command that returned err, which it
-// prints unless it was reported already.
-func exitCode(err error, stderr io.Writer) int {
+// prints unless it was reported already. Help asked for is normal output:
+// it goes to stdout (exit 0); errors go to stderr.
+func exitCode(err error, stdout, stderr io.Writer) int {
 	var status exitStatus
+	var help helpText
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &status):
 		return int(status)
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, string(help))
+		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
@@ -102,19 +108,48 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 }
 
-// newFlags makes a command's flag set that reports errors as errUsage.
+// newFlags makes a command's flag set. Its errors go to stderr and come
+// back from parse as errUsage; its help (-h), as a helpText for stdout.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("worker "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nflags:\n", fs.Name())
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+// helpText is a command's usage, asked for with -h or --help: run prints
+// it on stdout. It is a flag.ErrHelp.
+type helpText string
+
+func (h helpText) Error() string        { return string(h) }
+func (h helpText) Is(target error) bool { return target == flag.ErrHelp }
+
+// parseFlags parses args, leaving positional arguments in fs.Args(). The
+// usage that -h asks for comes back as a helpText; a mistake is reported
+// on fs.Output() and comes back as errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	var b strings.Builder
+	fs.SetOutput(&b)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return helpText(b.String())
+	case err != nil:
+		fmt.Fprint(out, b.String())
 		return errUsage
+	}
+	return nil
+}
+
+// parse is parseFlags for a command that takes no positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
@@ -128,11 +163,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, errUsage
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -23,15 +23,28 @@ import (
 	"github.com/eddy-streams/eddy/statedb/backends"
 )
 
+const runUsage = `usage: worker run -c pipeline.yaml [flags]
+
+Joins the pipeline's consumer group and processes its share of the
+partitions until SIGTERM or SIGINT, then flushes, commits and leaves.
+Logs are JSON lines on stderr.
+
+flags:
+`
+
 func cmdRun(args []string, _, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), runUsage)
+		fs.PrintDefaults()
+	}
 	path := fs.String("c", "", "pipeline file (required)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	brokers := fs.String("brokers", "", "override kafka.brokers (comma-separated host:port)")
 	instance := fs.String("instance-id", os.Getenv("EDDY_INSTANCE_ID"),
-		"static group membership id (default $EDDY_INSTANCE_ID, else kafka.instance_id)")
+		"static group membership id: $EDDY_INSTANCE_ID when set, else kafka.instance_id")
 	httpAddr := fs.String("http", envOr("EDDY_HTTP_ADDR", DefaultHTTPAddr),
-		"address of /healthz, /readyz and /metrics (default $EDDY_HTTP_ADDR, else :9100; empty: off)")
+		"address of /healthz, /readyz and /metrics, empty: off; $EDDY_HTTP_ADDR when set")
 	unreadyAfter := fs.Duration("unready-after", 30*time.Second, "a partition paused this long (a produce or store call retried) makes /readyz answer 503")
 	if err := parse(fs, args); err != nil {
 		return err
