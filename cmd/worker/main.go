@@ -5,7 +5,7 @@
 //	worker offsets show|reset          committed offsets vs the store's watermarks; replay
 //	worker ingest -topic T [file ...]  publish JSON lines or CSV (files, stdin, HTTP POST) to Kafka
 //	worker dev [-c pipeline.yaml]...   embedded broker, memory state, sample data; -c twice: a cascade
-//	worker version
+//	worker version [-json]             version, commit, Go toolchain
 package main
 
 import (
@@ -18,7 +18,8 @@ import (
 	"strings"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; left
+// at "dev", worker version shows the module's version when it has one.
 var version = "dev"
 
 const usage = `eddy worker — stream processing for Kafka with external state
@@ -36,7 +37,7 @@ usage:
   worker ingest -topic T [flags] [file ...] publish JSON lines or CSV from files, stdin or
           [-http :8080]                    HTTP POST /ingest to a topic, each record with a
                                            replay-stable eddy-id (exit 3: lines rejected)
-  worker version                           print the version
+  worker version [-json]                   print the version, commit and Go toolchain
 
 Run "worker <command> -h" for a command's flags.
 `
