@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/eddy-streams/eddy/pipeline"
 )
@@ -71,7 +74,13 @@ func buildStateless(_ *opBuilder, i int, s *pipeline.Step) (operator, error) {
 func (b *opBuilder) processor(i int, s *pipeline.Step) (operator, error) {
 	f, ok := b.factories[s.Processor.Name]
 	if !ok {
-		return nil, fmt.Errorf("processor: steps[%d].processor.name: no processor registered as %q", i, s.Processor.Name)
+		registered := "none are registered"
+		if len(b.factories) > 0 {
+			registered = "registered: " + strings.Join(slices.Sorted(maps.Keys(b.factories)), ", ")
+		}
+		return nil, fmt.Errorf("processor: steps[%d].processor.name: no processor registered as %q (%s): "+
+			"a custom processor is Go code: the program that runs the pipeline registers it with processor.WithProcessor "+
+			"(go run ./examples/custom-processor shows one)", i, s.Processor.Name, registered)
 	}
 	proc, err := f(s.Processor.Config)
 	if err != nil {
