@@ -1,9 +1,13 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +30,14 @@ type structField struct {
 }
 
 var (
+	// durationRe matches what time.ParseDuration reads, whatever the size.
+	durationRe = regexp.MustCompile(`^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+	// daysRe matches a duration in days or weeks, which Go does not write.
+	daysRe = regexp.MustCompile(`^(\d+(?:\.\d+)?)([dw])$`)
+	// integerRe matches a decimal integer literal, whatever the size.
+	integerRe   = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
+	maxDuration = time.Duration(math.MaxInt64).Truncate(time.Second)
+
 	durationType   = reflect.TypeFor[time.Duration]()
 	fieldExprsType = reflect.TypeFor[FieldExprs]()
 	enumType       = reflect.TypeFor[enum]()
@@ -141,6 +153,16 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		var i int64
+		if n.Kind == yaml.ScalarNode && integerRe.MatchString(n.Value) {
+			if _, err := strconv.ParseInt(n.Value, 0, 64); errors.Is(err, strconv.ErrRange) {
+				if strings.HasPrefix(n.Value, "-") {
+					d.fail(n, path, "integer %s is too small: the smallest is %d", n.Value, math.MinInt64)
+				} else {
+					d.fail(n, path, "integer %s is too large: the largest is %d", n.Value, math.MaxInt64)
+				}
+				return
+			}
+		}
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
 			d.fail(n, path, "want an integer, got %s", kindName(n))
 			return
@@ -176,9 +198,18 @@ func (d *decoder) duration(n *yaml.Node, path string, v reflect.Value) {
 	}
 	dur, err := time.ParseDuration(n.Value)
 	if err != nil {
+		if durationRe.MatchString(n.Value) {
+			// Well formed: time.ParseDuration fails only on overflow.
+			d.fail(n, path, "%s is a duration too long: the longest is %s (about 292 years)", quoteValue(path, n.Value), maxDuration)
+			return
+		}
 		hint := ""
 		if n.ShortTag() == "!!int" || n.ShortTag() == "!!float" {
 			hint = " (add a unit: ns, us, ms, s, m or h)"
+		} else if m := daysRe.FindStringSubmatch(n.Value); m != nil {
+			x, _ := strconv.ParseFloat(m[1], 64)
+			hours := map[string]float64{"d": 24, "w": 7 * 24}[m[2]]
+			hint = fmt.Sprintf(" (no unit for days: write %sh)", strconv.FormatFloat(x*hours, 'f', -1, 64))
 		}
 		d.fail(n, path, "%s is not a duration such as 100ms, 30s, 5m or 24h%s", quoteValue(path, n.Value), hint)
 		return

@@ -416,7 +416,11 @@
 //	pipeline.yaml:4:3: kafka.balanse: unknown field "balanse" (did you mean "balance"?)
 //	pipeline.yaml:14:13: steps[0].filter: undeclared reference to 'evnt' (did you mean 'event'?) in "evnt.price > 0"
 //
-// `worker validate pipeline.yaml` prints them and exits 1.
+// `worker validate pipeline.yaml` prints them and exits 1 (`--json`: as
+// JSON, per file). A YAML syntax error is reported the same way, at the
+// line and column of the mistake:
+//
+//	pipeline.yaml:6:2: invalid YAML: did not find expected key (while parsing a block mapping at line 1, column 1)
 //
 // # Using the compiled pipeline
 //

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -350,7 +351,7 @@ func TestErrors(t *testing.T) {
 				{3, 13, "kafka.brokers[0]", `broker "nohost": want host:port`},
 				{3, 30, "kafka.brokers[1]", `broker ":1": missing host`},
 				{3, 36, "kafka.brokers[2]", `broker "h:0": port must be a number from 1 to 65535`},
-				{4, 12, "kafka.version", "2.0.0 is too old: eddy needs 2.1.0 or later"},
+				{4, 12, "kafka.version", "2.0.0 is too old: eddy needs Kafka 2.1.0 or later"},
 				{5, 9, "kafka.sasl.username", "required field missing"},
 				{5, 9, "kafka.sasl.password", "required field missing"},
 				{5, 21, "kafka.sasl.mechanism", `"GSSAPI" is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`},
@@ -393,7 +394,7 @@ func TestErrors(t *testing.T) {
 				{16, 15, "sink.topic", `topic "out" is also steps[0].aggregate.late.topic, routed by random: one topic has one router, here hash`},
 			}},
 		{"yaml syntax", "name: t\nkafka: {brokers: [k:9092\n", nil,
-			[]wantErr{{2, 0, "", "invalid YAML"}}},
+			[]wantErr{{2, 18, "", "invalid YAML"}}},
 		{"empty file", "# nothing\n", nil,
 			[]wantErr{{1, 0, "", "empty pipeline file"}}},
 		{"two documents", head + "---\nname: u\n", nil,
@@ -412,6 +413,88 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestRangeErrors: a value of the right kind that is out of range says so,
+// with the limit, instead of claiming it is not a duration, a version or an
+// integer at all.
+func TestRangeErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, src string
+		want      wantErr
+	}{
+		{"duration too long", head + "dedup: {ttl: 100000000h}\n",
+			wantErr{5, 14, "dedup.ttl", `"100000000h" is a duration too long: the longest is 2562047h47m16s (about 292 years)`}},
+		{"negative duration too long", head + "flush: {interval: -9999999999m}\n",
+			wantErr{5, 19, "flush.interval", `"-9999999999m" is a duration too long: the longest is 2562047h47m16s`}},
+		{"duration in days", head + "dedup: {ttl: 7d}\n",
+			wantErr{5, 14, "dedup.ttl", `"7d" is not a duration such as 100ms, 30s, 5m or 24h (no unit for days: write 168h)`}},
+		{"duration without a unit", head + "dedup: {ttl: 30}\n",
+			wantErr{5, 14, "dedup.ttl", `(add a unit: ns, us, ms, s, m or h)`}},
+		{"old kafka version", "name: t\nkafka: {brokers: [k:1], version: 0.8.0}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", "0.8.0 is too old: eddy needs Kafka 2.1.0 or later"}},
+		{"old kafka version, four parts", "name: t\nkafka: {brokers: [k:1], version: 0.11.0.2}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", "0.11.0.2 is too old: eddy needs Kafka 2.1.0 or later"}},
+		{"old kafka version, two parts", "name: t\nkafka: {brokers: [k:1], version: \"1.1\"}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", "1.1 is too old: eddy needs Kafka 2.1.0 or later"}},
+		{"kafka version in two parts", "name: t\nkafka: {brokers: [k:1], version: \"3.9\"}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", `"3.9": write the version with three parts, such as 3.9.0`}},
+		{"not a kafka version", "name: t\nkafka: {brokers: [k:1], version: latest}\nsource: {topics: [in]}\nsink: {topic: out}\n",
+			wantErr{2, 34, "kafka.version", `"latest" is not a Kafka version such as 3.9.0`}},
+		{"integer too large", head + "flush: {max_messages: 99999999999999999999}\n",
+			wantErr{5, 23, "flush.max_messages", "integer 99999999999999999999 is too large: the largest is 9223372036854775807"}},
+		{"integer too large for int64", head + "flush: {max_messages: 18446744073709551615}\n",
+			wantErr{5, 23, "flush.max_messages", "integer 18446744073709551615 is too large: the largest is 9223372036854775807"}},
+		{"integer too small", head + "flush: {max_messages: -99999999999999999999}\n",
+			wantErr{5, 23, "flush.max_messages", "integer -99999999999999999999 is too small: the smallest is -9223372036854775808"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(tt.src))
+			checkErrors(t, err, []wantErr{tt.want})
+		})
+	}
+}
+
+// TestYAMLSyntaxErrors: a YAML syntax error names the line and column of
+// the mistake (not the start of the block around it), and says what is
+// wrong; at the end of the file, where a bracket or quote opened.
+func TestYAMLSyntaxErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		src       string
+		line, col int
+		msg       string
+	}{
+		{"tab indentation", "name: t\nkafka:\n\tbrokers: [k:1]\n", 3, 1,
+			"invalid YAML: found character that cannot start any token (a tab: YAML indents with spaces)"},
+		{"tab after a nested key", "name: t\nkafka:\n  brokers: [k:1]\n\tgroup: g\n", 4, 1, "a tab: YAML indents with spaces"},
+		{"unclosed quote", "name: t\nkafka: {brokers: [k:1]}\nsource:\n  topics: [in]\nsink: {topic: \"out}\n\nsteps: []\n", 5, 15,
+			"invalid YAML: found unexpected end of stream while scanning a quoted scalar that starts here"},
+		{"unclosed single quote", "name: 'abc\n", 1, 7, "found unexpected end of stream while scanning a quoted scalar"},
+		{"unclosed bracket", "name: t\nkafka: {brokers: [k:9092\n", 2, 18,
+			"invalid YAML: did not find expected ',' or ']' while parsing a flow sequence that starts here (the file ends first)"},
+		{"mapping in a plain value", "name: t\nkafka: {brokers: [k:1]}\nsource: topics: [in]\n", 3, 15,
+			"invalid YAML: mapping values are not allowed in this context"},
+		{"key indented less than its siblings", "name: t\nkafka:\n  brokers: [k:1]\n  group: g\n bad: 1\nsink: {topic: out}\n", 5, 2,
+			"invalid YAML: did not find expected key (while parsing a block mapping at line 1, column 1)"},
+		{"list item in a mapping", "name: t\nkafka:\n  brokers: [k:1]\n  - x\n", 4, 3,
+			"did not find expected key (while parsing a block mapping at line 3, column 3)"},
+		{"key in a list", "name: t\nsteps:\n  - filter: a\n  filter: b\n", 4, 3,
+			"did not find expected '-' indicator (while parsing a block collection at line 3, column 3)"},
+		{"bad escape", "name: \"a\\qb\"\n", 1, 9, "found unknown escape character"},
+		{"unknown anchor", "name: t\nkafka: {brokers: *nope}\n", 2, 18, "unknown anchor 'nope' referenced"},
+		{"after a variable", "name: ${NAME}: x\n", 1, 14, "mapping values are not allowed"},
+		{"after a multi-byte character", "name: \u00e9t\u00e9: x\n", 1, 10, "mapping values are not allowed"},
+		{"windows line ends", "name: t\r\nkafka:\r\n\tbrokers: [k:1]\r\n", 3, 1, "a tab"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(tt.src), WithEnv(func(string) (string, bool) { return "x", true }))
+			checkErrors(t, err, []wantErr{{tt.line, tt.col, "", tt.msg}})
+			if want := fmt.Sprintf("p.yaml:%d:%d: invalid YAML: ", tt.line, tt.col); !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %q; want it to start with %q", err, want)
+			}
+		})
+	}
+}
+
 // A file with many mistakes reports all of them, in file order, one per line.
 func TestManyErrors(t *testing.T) {
 	_, err := Load("testdata/bad.yaml", WithProcessors("geo"))
@@ -420,7 +503,7 @@ func TestManyErrors(t *testing.T) {
 		{3, 13, "kafka.brokers[0]", `broker "localhost": want host:port`},
 		{4, 3, "kafka.balanse", `unknown field "balanse"`},
 		{5, 12, "kafka.balance", `"stiky" is not one of sticky, cooperative-sticky, range, roundrobin`},
-		{6, 12, "kafka.version", `"0.10.2" is not a Kafka version`},
+		{6, 12, "kafka.version", "0.10.2 is too old: eddy needs Kafka 2.1.0 or later"},
 		{9, 11, "source.format", `"xml" is not one of json, raw`},
 		{11, 33, "source.watermark.allowed_lateness", `"5" is not a duration`},
 		{14, 22, "state.singlestore.dsn", "the value (not shown) is not a valid DSN"},

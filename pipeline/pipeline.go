@@ -7,9 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -477,38 +475,6 @@ func Load(path string, opts ...Option) (*Pipeline, error) {
 	return Parse(path, data, opts...)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
-
-// yamlParserErrors are the messages of yaml.v3's parser (as opposed to its
-// scanner) errors: yaml.v3 reports their line 0-based, and leaves it out on
-// the first line.
-var yamlParserErrors = []string{
-	"did not find expected <stream-start>", "did not find expected <document start>",
-	"found undefined tag handle", "did not find expected node content",
-	"did not find expected '-' indicator", "did not find expected key",
-	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
-	"found duplicate %YAML directive", "found incompatible YAML document", "found duplicate %TAG directive",
-}
-
-// yamlErrorLine splits a yaml.v3 syntax error into a 1-based line (0 if
-// unknown) and the message.
-func yamlErrorLine(msg string) (int, string) {
-	line := 0
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = msg[len(m[0]):]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	for _, pe := range yamlParserErrors {
-		if msg == pe {
-			line++
-			break
-		}
-	}
-	return line, msg
-}
-
 // Parse is Load for a file already in memory; file names it in errors.
 func Parse(file string, data []byte, opts ...Option) (*Pipeline, error) {
 	o := options{lookup: os.LookupEnv}
@@ -519,14 +485,15 @@ func Parse(file string, data []byte, opts ...Option) (*Pipeline, error) {
 	errs := newErrList(file, red)
 
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(protectVars(data)))
+	src := protectVars(data)
+	dec := yaml.NewDecoder(bytes.NewReader(src))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			errs.add(1, 0, "", "empty pipeline file")
 			return nil, errs.result()
 		}
-		line, msg := yamlErrorLine(err.Error())
-		errs.add(line, 0, "", "invalid YAML: %s", msg)
+		line, col, msg := syntaxError(src, err)
+		errs.add(line, col, "", "invalid YAML: %s", msg)
 		return nil, errs.result()
 	}
 	var extra yaml.Node

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"net"
 	"regexp"
 	"slices"
@@ -25,6 +26,39 @@ const (
 	DefaultWaitTimeout     = 30 * time.Second
 	DefaultMaxFuture       = 24 * time.Hour
 )
+
+// MinKafkaVersion is the oldest kafka.version eddy accepts.
+const MinKafkaVersion = "2.1.0"
+
+var minKafkaVersion = sarama.V2_1_0_0
+
+// versionRe matches what looks like a Kafka version: two to four numbers.
+var versionRe = regexp.MustCompile(`^(\d+)\.(\d+)(\.\d+){0,2}$`)
+
+// ParseKafkaVersion parses a kafka.version for sarama and checks that eddy
+// can speak it. Its errors say which of the two is the problem: a version
+// too old names the minimum; a version sarama cannot read, the form it
+// wants.
+func ParseKafkaVersion(s string) (sarama.KafkaVersion, error) {
+	v, err := sarama.ParseKafkaVersion(s)
+	if err == nil {
+		if !v.IsAtLeast(minKafkaVersion) {
+			return v, fmt.Errorf("%s is too old: eddy needs Kafka %s or later", s, MinKafkaVersion)
+		}
+		return v, nil
+	}
+	m := versionRe.FindStringSubmatch(s)
+	if m == nil {
+		return v, fmt.Errorf("%q is not a Kafka version such as 3.9.0", s)
+	}
+	// sarama reads 0.x versions in four parts and the others in three.
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if major < 2 || major == 2 && minor < 1 {
+		return v, fmt.Errorf("%s is too old: eddy needs Kafka %s or later", s, MinKafkaVersion)
+	}
+	return v, fmt.Errorf("%q: write the version with three parts, such as %d.%d.0", s, major, minor)
+}
 
 var (
 	nameRe      = regexp.MustCompile(`^[a-z0-9._-]{1,100}$`)
@@ -303,12 +337,10 @@ func (c *checker) kafka() {
 	if k.Version == "" {
 		k.Version = DefaultKafkaVersion
 	}
-	v, err := sarama.ParseKafkaVersion(k.Version)
+	v, err := ParseKafkaVersion(k.Version)
 	switch {
 	case err != nil:
-		c.fail("kafka.version", "%q is not a Kafka version such as 3.9.0", k.Version)
-	case !v.IsAtLeast(sarama.V2_1_0_0):
-		c.fail("kafka.version", "%s is too old: eddy needs 2.1.0 or later", k.Version)
+		c.fail("kafka.version", "%v", err)
 	default:
 		c.kafkaVersion = v
 		if k.InstanceID != "" && !v.IsAtLeast(sarama.V2_3_0_0) {

@@ -326,8 +326,21 @@ func (t *task) acquire(ctx context.Context) error {
 		}
 	}
 	t.log.Info("partition claimed", zap.Int64("epoch", c.Epoch), zap.Int64("stored_offset", c.Offset),
-		zap.Int64("initial_offset", t.claim.InitialOffset()))
+		startField(t.claim.InitialOffset()))
 	return nil
+}
+
+// startField says where the claim starts reading: the group's committed
+// offset as initial_offset, or, without one, source.start in the config's
+// words rather than sarama's codes for them (-2, -1).
+func startField(initial int64) zap.Field {
+	switch initial {
+	case sarama.OffsetOldest:
+		return zap.String("start", string(pipeline.StartEarliest))
+	case sarama.OffsetNewest:
+		return zap.String("start", string(pipeline.StartLatest))
+	}
+	return zap.Int64("initial_offset", initial)
 }
 
 // topicPartitions learns the partition counts the task needs: of the

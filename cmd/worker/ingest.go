@@ -96,11 +96,8 @@ func parseIngestArgs(args []string, stderr io.Writer) (*ingestArgs, error) {
 	fs.Int64Var(&a.maxBody, "http-max-body", 32<<20, "with -http: largest request body, in bytes (413 beyond)")
 	fs.IntVar(&a.maxRecordBytes, "max-record-bytes", 1000000, "largest Kafka record (value, key and headers); larger lines are rejected")
 	compression := fs.String("compression", "none", "record batch compression: none, gzip, snappy, lz4 or zstd")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	a.inputs = fs.Args()
 	set := map[string]bool{}

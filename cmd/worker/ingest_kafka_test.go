@@ -37,7 +37,7 @@ func ingestRun(t *testing.T, stdin io.Reader, args ...string) (int, string) {
 		stdin = strings.NewReader("")
 	}
 	err := cmdIngest(append([]string{"-progress=false"}, args...), stdin, &stderr)
-	code := exitCode(err, &stderr)
+	code := exitCode(err, io.Discard, &stderr)
 	return code, stderr.b.String()
 }
 

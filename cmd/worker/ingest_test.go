@@ -85,9 +85,9 @@ func TestIngestFlagDefaults(t *testing.T) {
 }
 
 func TestIngestHelp(t *testing.T) {
-	code, _, stderr := runWorker("ingest", "-h")
-	if code != 0 || !strings.Contains(stderr, "exit status: 0 every record acknowledged") || !strings.Contains(stderr, "-allow-rejects") {
-		t.Errorf("exit %d, help %q", code, stderr)
+	code, stdout, _ := runWorker("ingest", "-h")
+	if code != 0 || !strings.Contains(stdout, "exit status: 0 every record acknowledged") || !strings.Contains(stdout, "-allow-rejects") {
+		t.Errorf("exit %d, help %q", code, stdout)
 	}
 }
 

@@ -23,15 +23,28 @@ import (
 	"github.com/eddy-streams/eddy/processor"
 )
 
+const runUsage = `usage: worker run -c pipeline.yaml [flags]
+
+Joins the pipeline's consumer group and processes its share of the
+partitions until SIGTERM or SIGINT, then flushes, commits and leaves.
+Logs are JSON lines on stderr.
+
+flags:
+`
+
 func cmdRun(args []string, _, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), runUsage)
+		fs.PrintDefaults()
+	}
 	path := fs.String("c", "", "pipeline file (required)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	brokers := fs.String("brokers", "", "override kafka.brokers (comma-separated host:port)")
 	instance := fs.String("instance-id", os.Getenv("EDDY_INSTANCE_ID"),
-		"static group membership id (default $EDDY_INSTANCE_ID, else kafka.instance_id)")
+		"static group membership id: $EDDY_INSTANCE_ID when set, else kafka.instance_id")
 	httpAddr := fs.String("http", envOr("EDDY_HTTP_ADDR", DefaultHTTPAddr),
-		"address of /healthz, /readyz and /metrics (default $EDDY_HTTP_ADDR, else :9100; empty: off)")
+		"address of /healthz, /readyz and /metrics, empty: off; $EDDY_HTTP_ADDR when set")
 	unreadyAfter := fs.Duration("unready-after", 30*time.Second, "a partition paused this long (a produce or store call retried) makes /readyz answer 503")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -111,14 +124,16 @@ func runUntilSignal(ctx context.Context, w *processor.Worker, shutdown time.Dura
 	}
 }
 
-// newLogger makes the binary's logger: JSON for run, colored console for dev.
+// newLogger makes the binary's logger: JSON for run, console text for dev,
+// its levels coloured when w is a terminal and NO_COLOR is not set
+// (https://no-color.org).
 func newLogger(level string, console bool, w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("-log-level: %w", err)
 	}
 	if console {
-		return zaplog.Console(w, lvl), nil
+		return zaplog.Console(w, lvl, isTerminal(w) && os.Getenv("NO_COLOR") == ""), nil
 	}
 	return zaplog.JSON(w, lvl), nil
 }
@@ -156,16 +171,33 @@ func describeStage(p *pipeline.Pipeline, st pipeline.Stage) string {
 	return fmt.Sprintf("%d: %s -> %s -> %s", st.Index, strings.Join(st.Topics, ", "), strings.Join(steps, ", "), to)
 }
 
+const validateUsage = `usage: worker validate [flags] pipeline.yaml...
+
+Checks each pipeline file and lists every error as file:line:col: field:
+message (exit 1 when a file is invalid). -c names a file too.
+
+flags:
+`
+
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", stderr)
-	path := fs.String("c", "", "pipeline file (required)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), validateUsage)
+		fs.PrintDefaults()
+	}
+	path := fs.String("c", "", "pipeline file (or give the files as arguments)")
+	asJSON := fs.Bool("json", false, "print the result as JSON on stdout: per file, ok or its errors")
 	partitions := fs.Int("partitions", 0, "partitions of the source topics, all together; with -max-replicas, warn when workers would sit idle")
 	maxReplicas := fs.Int("max-replicas", 0, "the most workers the deployment runs (an HPA's maxReplicas); needs -partitions")
-	if err := parse(fs, args); err != nil {
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "worker validate: -c pipeline.yaml is required")
+	if *path != "" {
+		files = append([]string{*path}, files...)
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "worker validate: a pipeline file is required (worker validate pipeline.yaml...)")
 		return errUsage
 	}
 	set := map[string]bool{}
@@ -183,30 +215,114 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "worker validate: -partitions and -max-replicas go together")
 		return errUsage
 	}
-	p, err := pipeline.Load(*path)
+	report := validationReport{OK: true}
+	for _, file := range files {
+		r := validateFile(file, *partitions, *maxReplicas)
+		report.OK = report.OK && r.OK
+		report.Files = append(report.Files, r)
+		if !*asJSON {
+			r.print(stdout, stderr)
+		}
+	}
+	if *asJSON {
+		if err := writeJSON(stdout, report); err != nil {
+			return err
+		}
+	}
+	if !report.OK {
+		return exitStatus(1)
+	}
+	return nil
+}
+
+// validationReport is what `worker validate` found, as --json prints it.
+type validationReport struct {
+	OK    bool            `json:"ok"` // every file is valid
+	Files []fileValidated `json:"files"`
+}
+
+// fileValidated is the verdict on one pipeline file: ok with a summary,
+// or its errors.
+type fileValidated struct {
+	File     string            `json:"file"`
+	OK       bool              `json:"ok"`
+	Pipeline string            `json:"pipeline,omitempty"`
+	Steps    int               `json:"steps,omitempty"`
+	Stages   []string          `json:"sub_topologies,omitempty"` // when more than one
+	Warnings []string          `json:"warnings,omitempty"`
+	Errors   []validationError `json:"errors,omitempty"`
+
+	group      string // the consumer group, when ok
+	unreadable bool   // the file could not be read: Errors holds why
+}
+
+// validationError is one pipeline.Error; Line and Column are 0 when not
+// known (a file that cannot be read).
+type validationError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+
+	text string // as printed: file:line:col: field: message
+}
+
+func validateFile(file string, partitions, maxReplicas int) fileValidated {
+	r := fileValidated{File: file}
+	p, err := pipeline.Load(file)
 	if err != nil {
 		var errs pipeline.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e)
-			}
-			return fmt.Errorf("%s: %d error(s)", *path, len(errs))
+		if !errors.As(err, &errs) {
+			r.Errors, r.unreadable = []validationError{{File: file, Message: err.Error(), text: err.Error()}}, true
+			return r
 		}
-		return err
+		for _, e := range errs {
+			r.Errors = append(r.Errors, validationError{File: e.File, Line: e.Line, Column: e.Col, Field: e.Field, Message: e.Msg, text: e.Error()})
+		}
+		return r
 	}
-	fmt.Fprintf(stdout, "%s: ok (pipeline %q, %d steps)\n", *path, p.Spec.Name, len(p.Steps))
-	if stages := p.Stages(); len(stages) > 1 {
-		fmt.Fprintf(stdout, "%d sub-topologies, one consumer group (%s):\n", len(stages), p.Spec.Kafka.Group)
-		for _, st := range stages {
-			fmt.Fprintln(stdout, "  "+describeStage(p, st))
-		}
+	r.OK, r.Pipeline, r.Steps = true, p.Spec.Name, len(p.Steps)
+	var stages []string
+	for _, st := range p.Stages() {
+		stages = append(stages, describeStage(p, st))
+	}
+	if len(stages) > 1 {
+		r.Stages = stages
 	}
 	// A partition is consumed by one member of the group at a time, so
 	// workers beyond the partition count get nothing to do. A warning, not
 	// an error: the file itself is fine.
-	if *maxReplicas > *partitions {
-		fmt.Fprintf(stderr, "worker validate: warning: -max-replicas %d exceeds -partitions %d: each partition goes to one worker of the group %q, so %d of %d replicas would sit idle; keep max replicas <= %d\n",
-			*maxReplicas, *partitions, p.Spec.Kafka.Group, *maxReplicas-*partitions, *maxReplicas, *partitions)
+	if maxReplicas > partitions {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("-max-replicas %d exceeds -partitions %d: each partition goes to one worker of the group %q, so %d of %d replicas would sit idle; keep max replicas <= %d",
+			maxReplicas, partitions, p.Spec.Kafka.Group, maxReplicas-partitions, maxReplicas, partitions))
 	}
-	return nil
+	r.group = p.Spec.Kafka.Group
+	return r
+}
+
+// print writes r the way worker validate does without --json: the summary
+// on stdout, errors and warnings on stderr.
+func (r *fileValidated) print(stdout, stderr io.Writer) {
+	switch {
+	case r.unreadable:
+		fmt.Fprintln(stderr, "worker:", r.Errors[0].text)
+		return
+	case !r.OK:
+		for _, e := range r.Errors {
+			fmt.Fprintln(stderr, e.text)
+		}
+		fmt.Fprintf(stderr, "worker: %s: %d error(s)\n", r.File, len(r.Errors))
+		return
+	}
+	fmt.Fprintf(stdout, "%s: ok (pipeline %q, %d steps)\n", r.File, r.Pipeline, r.Steps)
+	if len(r.Stages) > 0 {
+		fmt.Fprintf(stdout, "%d sub-topologies, one consumer group (%s):\n", len(r.Stages), r.group)
+		for _, st := range r.Stages {
+			fmt.Fprintln(stdout, "  "+st)
+		}
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintln(stderr, "worker validate: warning:", w)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -180,5 +181,119 @@ func TestValidateKubernetesCascade(t *testing.T) {
 					parts, hpa.Spec.MaxReplicas, code, stdout.String(), stderr.String())
 			}
 		})
+	}
+}
+
+// TestValidateFiles checks `worker validate` with files as arguments (as
+// well as -c): every file is checked and every error of each is listed,
+// the exit status is 1 when one is invalid and 2 for a usage mistake, and
+// flags may come after the files.
+func TestValidateFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := write("good.yaml", validPipeline)
+	bad := write("bad.yaml", invalidPipeline)
+	twice := write("twice.yaml", "name: t\nkafka: {brokers: [k:1], balance: fastest}\nsource: {topics: [in]}\nsink: {topic: out, colour: red}\n")
+	missing := filepath.Join(dir, "missing.yaml")
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		code      int
+		stdoutHas []string
+		stderrHas []string
+	}{
+		{"one file", []string{good}, 0, []string{good + `: ok (pipeline "orders", 1 steps)`}, nil},
+		{"-c and a file", []string{"-c", good, twice}, 1, []string{good + ": ok"},
+			[]string{twice + ":2:34: kafka.balance:", twice + ":4:20: sink.colour:", twice + ": 2 error(s)"}},
+		{"invalid first, all checked", []string{bad, twice, good}, 1, []string{good + ": ok"},
+			[]string{bad + ":5:24: steps[0].filter:", bad + ": 1 error(s)", twice + ": 2 error(s)"}},
+		{"missing file", []string{missing, good}, 1, []string{good + ": ok"}, []string{"missing.yaml: no such file or directory"}},
+		{"flags after the files", []string{good, good, "--partitions", "1", "--max-replicas", "2"}, 0, []string{good + ": ok"},
+			[]string{"warning: -max-replicas 2 exceeds -partitions 1"}},
+		{"no file", nil, 2, nil, []string{"a pipeline file is required"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(append([]string{"validate"}, tc.args...), &stdout, &stderr)
+			if code != tc.code {
+				t.Errorf("exit %d; want %d (stdout %q, stderr %q)", code, tc.code, stdout.String(), stderr.String())
+			}
+			for _, want := range tc.stdoutHas {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("stdout %q lacks %q", stdout.String(), want)
+				}
+			}
+			for _, want := range tc.stderrHas {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr %q lacks %q", stderr.String(), want)
+				}
+			}
+		})
+	}
+}
+
+// TestValidateJSON checks `worker validate --json`: one JSON document on
+// stdout with, per file, ok or every error with its file, line, column,
+// field and message; nothing on stderr; exit 1 when a file is invalid.
+func TestValidateJSON(t *testing.T) {
+	good := writePipeline(t, validPipeline)
+	bad := writePipeline(t, "name: t\nkafka: {brokers: [k:1], balance: fastest}\nsource: {topics: [in]}\nsink: {topic: out, colour: red}\n")
+	syntax := writePipeline(t, "name: t\nkafka: {brokers: [k:1]\n")
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"validate", "--json", good, bad, syntax, missing}, &stdout, &stderr)
+	if code != 1 || stderr.Len() > 0 {
+		t.Errorf("exit %d, stderr %q; want 1 and nothing", code, stderr.String())
+	}
+	var got struct {
+		OK    bool `json:"ok"`
+		Files []struct {
+			File     string `json:"file"`
+			OK       bool   `json:"ok"`
+			Pipeline string `json:"pipeline"`
+			Errors   []struct {
+				File    string `json:"file"`
+				Line    int    `json:"line"`
+				Column  int    `json:"column"`
+				Field   string `json:"field"`
+				Message string `json:"message"`
+			} `json:"errors"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout.String())
+	}
+	if got.OK || len(got.Files) != 4 {
+		t.Fatalf("ok %v, %d files; want false, 4:\n%s", got.OK, len(got.Files), stdout.String())
+	}
+	if f := got.Files[0]; f.File != good || !f.OK || f.Pipeline != "orders" || len(f.Errors) != 0 {
+		t.Errorf("valid file: %+v", f)
+	}
+	f := got.Files[1]
+	if f.File != bad || f.OK || len(f.Errors) != 2 {
+		t.Fatalf("invalid file: %+v; want 2 errors", f)
+	}
+	if e := f.Errors[0]; e.File != bad || e.Line != 2 || e.Column != 34 || e.Field != "kafka.balance" || !strings.Contains(e.Message, `"fastest" is not one of`) {
+		t.Errorf("first error %+v", e)
+	}
+	if e := f.Errors[1]; e.Line != 4 || e.Column != 20 || e.Field != "sink.colour" || !strings.Contains(e.Message, `unknown field "colour"`) {
+		t.Errorf("second error %+v", e)
+	}
+	if f := got.Files[2]; f.OK || len(f.Errors) != 1 || f.Errors[0].Line == 0 || f.Errors[0].Field != "" || !strings.Contains(f.Errors[0].Message, "invalid YAML") {
+		t.Errorf("syntax error: %+v", f)
+	}
+	if f := got.Files[3]; f.OK || len(f.Errors) != 1 || f.Errors[0].File != missing || f.Errors[0].Line != 0 || !strings.Contains(f.Errors[0].Message, "no such file") {
+		t.Errorf("missing file: %+v", f)
+	}
+
+	stdout.Reset()
+	if code := run([]string{"validate", "-json", "-c", good}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), `"ok": true`) {
+		t.Errorf("valid file: exit %d, stdout %s", code, stdout.String())
 	}
 }

@@ -32,12 +32,9 @@ func New(k *pipeline.KafkaConfig) (*sarama.Config, error) {
 	if version == "" {
 		version = pipeline.DefaultKafkaVersion
 	}
-	v, err := sarama.ParseKafkaVersion(version)
+	v, err := pipeline.ParseKafkaVersion(version)
 	if err != nil {
-		return nil, fmt.Errorf("kafka.version: %q is not a Kafka version such as 3.9.0", version)
-	}
-	if !v.IsAtLeast(sarama.V2_1_0_0) {
-		return nil, fmt.Errorf("kafka.version: %s is too old: eddy needs 2.1.0 or later", version)
+		return nil, fmt.Errorf("kafka.version: %w", err)
 	}
 	cfg.Version = v
 

@@ -20,11 +20,15 @@ func JSON(w io.Writer, lvl zapcore.Level) *zap.Logger {
 	return build(zapcore.NewJSONEncoder(ec), w, lvl)
 }
 
-// Console logs lvl and above to w for a terminal: colored levels, the
-// time of day, no caller.
-func Console(w io.Writer, lvl zapcore.Level) *zap.Logger {
+// Console logs lvl and above to w for a person: the time of day, no
+// caller, and levels in colour when color is set (a terminal, NO_COLOR
+// unset: the caller knows).
+func Console(w io.Writer, lvl zapcore.Level, color bool) *zap.Logger {
 	ec := zap.NewDevelopmentEncoderConfig()
-	ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+	ec.EncodeLevel = zapcore.CapitalLevelEncoder
+	if color {
+		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+	}
 	ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
 	ec.EncodeCaller = nil
 	return build(zapcore.NewConsoleEncoder(ec), w, lvl)
