@@ -28,8 +28,10 @@ type Config struct {
 	// Live keeps the pipelines' timing as configured, for an interactive
 	// run (worker dev): idle timeouts move event time with the wall clock
 	// and batches are cut at flush.interval. By default (a test run) idle
-	// timeouts are off, so that results depend on the events alone, and
-	// batches are flushed every few milliseconds.
+	// timeouts are off and every message is a batch of its own, so that
+	// results depend on the events alone (emit: on_update writes a result
+	// per batch that changed a window: per event, then), and batches are
+	// flushed every few milliseconds.
 	Live bool
 	// Logger receives the workers' logs. Default: none.
 	Logger *zap.Logger
@@ -149,8 +151,10 @@ func Start(ctx context.Context, pipelines []*pipeline.Pipeline, cfg Config) (*Ru
 }
 
 // bounded returns a copy of p for a test run: no idle timeout (event time
-// moves with the events only), every input read from its start, batches
-// flushed every 5ms.
+// moves with the events only), every input read from its start, one
+// message per batch (an on_update aggregate emits once per batch that
+// changed a window: batches cut by the clock would make the number of
+// updates depend on timing), batches flushed every 5ms.
 func bounded(p *pipeline.Pipeline) *pipeline.Pipeline {
 	c := *p
 	fix := func(s *pipeline.Source) {
@@ -159,6 +163,7 @@ func bounded(p *pipeline.Pipeline) *pipeline.Pipeline {
 	}
 	fix(&c.Source)
 	c.Spec.Flush.Interval = 5 * time.Millisecond
+	c.Spec.Flush.MaxMessages = 1
 	c.Steps = slices.Clone(p.Steps)
 	for i := range c.Steps {
 		if j := c.Steps[i].Join; j != nil {

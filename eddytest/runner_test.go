@@ -69,3 +69,47 @@ func TestRunClosesEveryWindowAtTheEnd(t *testing.T) {
 		t.Errorf("dead letters %+v, want the broken event with its error", res.DeadLetters)
 	}
 }
+
+// TestRunOnUpdateOneResultPerEvent runs an on_update aggregate on four
+// events of one key and window: in a test run every event is a batch of its
+// own, so the window is written once per event (counts 1 to 4), however
+// the clock cut the batches; before, the events sent in a burst mostly
+// made one batch and one update, sometimes more.
+func TestRunOnUpdateOneResultPerEvent(t *testing.T) {
+	p := mustParse(t, "updates.yaml", `
+name: updates
+source: {topics: [clicks], event_time: timestamp(event.ts)}
+steps:
+  - aggregate:
+      name: per_user
+      key: event.user
+      window: {tumbling: 1m}
+      values: {n: count()}
+      emit: on_update
+sink: {topic: counts}
+`)
+	if b := bounded(p); b.Spec.Flush.MaxMessages != 1 || p.Spec.Flush.MaxMessages == 1 {
+		t.Fatalf("flush.max_messages %d in the test run (want 1), %d in the pipeline (want it kept)", b.Spec.Flush.MaxMessages, p.Spec.Flush.MaxMessages)
+	}
+	var evs []Event
+	for i := range 4 {
+		evs = append(evs, Event{Key: "u1", Value: fmt.Appendf(nil, `{"user":"u1","ts":"2024-01-01T00:00:0%dZ"}`, i)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, []*pipeline.Pipeline{p}, evs, Config{Logger: zaptest.NewLogger(t)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []any
+	for _, r := range res.Outputs {
+		ev, err := pipeline.DecodeJSON(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, ev["n"])
+	}
+	if fmt.Sprint(ns) != "[1 2 3 4]" {
+		t.Errorf("updates with n %v, want one per event: [1 2 3 4]", ns)
+	}
+}
