@@ -248,7 +248,9 @@ func value(n *yaml.Node) (b []byte, raw bool, err error) {
 }
 
 // jsonable converts what YAML decodes into what encoding/json encodes as
-// the same JSON: maps with non-string keys, timestamps in RFC 3339.
+// the same JSON: maps with non-string keys, timestamps in RFC 3339, floats
+// as JSON doubles (2.0 stays 2.0: a pipeline reads 2 as an int, and CEL
+// does not mix ints and doubles in arithmetic).
 func jsonable(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
@@ -269,9 +271,24 @@ func jsonable(v any) any {
 		return x
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
+	case float64:
+		return jsonFloat(x)
 	default:
 		return v
 	}
+}
+
+// jsonFloat is a YAML float, written as a JSON number with a fraction or
+// an exponent, so that it reads back as a double: encoding/json writes
+// 2.0 as 2.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(float64(f)) // NaN and infinities: an error
+	if err == nil && !bytes.ContainsAny(b, ".eE") {
+		b = append(b, ".0"...)
+	}
+	return b, err
 }
 
 func scalar(n *yaml.Node, field string) (string, error) {
