@@ -23,7 +23,8 @@ import (
 // Config says how a Runner runs its pipelines.
 type Config struct {
 	// Partitions is the partition count of every topic. Default 1: the
-	// events are then processed in the order given.
+	// events are then processed in the order given (Run waits between
+	// events of different topics until the first are processed).
 	Partitions int
 	// Live keeps the pipelines' timing as configured, for an interactive
 	// run (worker dev): idle timeouts move event time with the wall clock
@@ -258,24 +259,33 @@ func appendNew(list []string, s string) []string {
 // names, else its key's (murmur2, as Kafka's producers and eddy's sinks
 // place keys), else the next in turn. An event without a topic goes to
 // the first pipeline's first source topic.
-func (r *Runner) Send(evs ...Event) error {
+func (r *Runner) Send(evs ...Event) error { return r.send(0, evs) }
+
+// send sends evs, which follow skip events in the caller's list (errors
+// number them in that list).
+func (r *Runner) send(skip int, evs []Event) error {
 	for i, ev := range evs {
 		m, err := r.message(ev)
 		if err != nil {
-			return fmt.Errorf("event %d: %w", i+1, err)
+			return fmt.Errorf("event %d: %w", skip+i+1, err)
 		}
 		if _, _, err := r.prod.SendMessage(m); err != nil {
-			return fmt.Errorf("event %d: producing to %s/%d: %w", i+1, m.Topic, m.Partition, err)
+			return fmt.Errorf("event %d: producing to %s/%d: %w", skip+i+1, m.Topic, m.Partition, err)
 		}
 	}
 	return nil
 }
 
-func (r *Runner) message(ev Event) (*sarama.ProducerMessage, error) {
-	topic := ev.Topic
-	if topic == "" {
-		topic = r.stages[0].Pipeline.Source.Topics[0]
+// topic returns the topic ev goes to.
+func (r *Runner) topic(ev Event) string {
+	if ev.Topic == "" {
+		return r.stages[0].Pipeline.Source.Topics[0]
 	}
+	return ev.Topic
+}
+
+func (r *Runner) message(ev Event) (*sarama.ProducerMessage, error) {
+	topic := r.topic(ev)
 	if !slices.Contains(r.Topics(), topic) {
 		return nil, fmt.Errorf("topic %q is not one the pipelines read (%v)", topic, r.inputs())
 	}

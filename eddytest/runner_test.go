@@ -113,3 +113,47 @@ sink: {topic: counts}
 		t.Errorf("updates with n %v, want one per event: [1 2 3 4]", ns)
 	}
 }
+
+// TestRunJoinSeesTopicsInOrder runs a left join whose result depends on
+// the order of its two inputs: l1's right event r1 comes after r2 has
+// moved both inputs 10 minutes on, so r1 is late and l1 is unmatched. Run
+// waits between events of different topics, so the join reads them in
+// the order given; before, the two topics' tasks forwarded them to the
+// join's internal topic at their own pace, and when the left task lagged,
+// r1 found the join's watermark still at l1 and matched it (more often
+// than not).
+func TestRunJoinSeesTopicsInOrder(t *testing.T) {
+	p := mustParse(t, "join.yaml", `
+name: join
+source: {topics: [lefts], event_time: timestamp(event.ts)}
+steps:
+  - join:
+      name: j
+      with: {topics: [rights], event_time: timestamp(event.ts)}
+      on: {left: event.id, right: event.id}
+      within: 1m
+      type: left
+      select: {id: left.id, matched: has(right.id)}
+sink: {topic: joined}
+`)
+	ev := func(topic, id, ts string) Event {
+		return Event{Topic: topic, Key: id, Value: fmt.Appendf(nil, `{"id":%q,"ts":"2024-01-01T00:%sZ"}`, id, ts)}
+	}
+	evs := []Event{ev("lefts", "a", "00:00"), ev("lefts", "b", "10:00"), ev("rights", "b", "10:00"), ev("rights", "a", "00:30")}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 3 {
+		res, err := Run(ctx, []*pipeline.Pipeline{p}, evs, Config{Logger: zaptest.NewLogger(t)}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range res.Outputs {
+			got[r.Key] += string(r.Value)
+		}
+		want := map[string]string{"a": `{"id":"a","matched":false}`, "b": `{"id":"b","matched":true}`}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("outputs %v, want %v: a's right event is late (the watermark is at 10:00 when it comes), a is unmatched", got, want)
+		}
+	}
+}
