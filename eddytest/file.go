@@ -31,8 +31,12 @@ type File struct {
 	// Pipelines are the pipeline files the cases run, upstream first,
 	// resolved against the test file's folder.
 	Pipelines []string
-	Cases     []*Case
-	doc       yaml.Node
+	// Env gives environment variables for the pipelines' ${VAR}s (env:),
+	// over the process's: a test needs no value for what it replaces (a
+	// state backend's DSN), and should not depend on the shell's.
+	Env   map[string]string
+	Cases []*Case
+	doc   yaml.Node
 }
 
 // Case is one test of a file.
@@ -70,9 +74,10 @@ type Expect struct {
 
 // spec types: the file as written.
 type fileSpec struct {
-	Pipeline  string     `yaml:"pipeline"`
-	Pipelines []string   `yaml:"pipelines"`
-	Tests     []caseSpec `yaml:"tests"`
+	Pipeline  string            `yaml:"pipeline"`
+	Pipelines []string          `yaml:"pipelines"`
+	Env       map[string]string `yaml:"env"`
+	Tests     []caseSpec        `yaml:"tests"`
 }
 
 type caseSpec struct {
@@ -118,6 +123,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 	if err := dec.Decode(&spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.Env = spec.Env
 	dir := filepath.Dir(path)
 	switch {
 	case spec.Pipeline != "" && len(spec.Pipelines) > 0:
@@ -376,10 +382,20 @@ type CaseResult struct {
 // Failed reports whether the case failed or could not run.
 func (r *CaseResult) Failed() bool { return r.Err != nil || len(r.Diff) > 0 }
 
-// Load parses the file's pipelines.
+// Load parses the file's pipelines, with the file's env over the
+// process environment (a pipeline.WithEnv in cfg.Parse replaces both).
 func (f *File) Load(cfg FileConfig) ([]*pipeline.Pipeline, error) {
 	var ps []*pipeline.Pipeline
-	opts := append(slices.Clone(cfg.Parse), pipeline.WithBrokers("embedded:9092"))
+	var opts []pipeline.Option
+	if len(f.Env) > 0 {
+		opts = append(opts, pipeline.WithEnv(func(name string) (string, bool) {
+			if v, ok := f.Env[name]; ok {
+				return v, true
+			}
+			return os.LookupEnv(name)
+		}))
+	}
+	opts = append(append(opts, cfg.Parse...), pipeline.WithBrokers("embedded:9092"))
 	for _, path := range f.Pipelines {
 		p, err := pipeline.Load(path, opts...)
 		if err != nil {
