@@ -31,8 +31,12 @@ type File struct {
 	// Pipelines are the pipeline files the cases run, upstream first,
 	// resolved against the test file's folder.
 	Pipelines []string
-	Cases     []*Case
-	doc       yaml.Node
+	// Env gives environment variables for the pipelines' ${VAR}s (env:),
+	// over the process's: a test needs no value for what it replaces (a
+	// state backend's DSN), and should not depend on the shell's.
+	Env   map[string]string
+	Cases []*Case
+	doc   yaml.Node
 }
 
 // Case is one test of a file.
@@ -70,9 +74,10 @@ type Expect struct {
 
 // spec types: the file as written.
 type fileSpec struct {
-	Pipeline  string     `yaml:"pipeline"`
-	Pipelines []string   `yaml:"pipelines"`
-	Tests     []caseSpec `yaml:"tests"`
+	Pipeline  string            `yaml:"pipeline"`
+	Pipelines []string          `yaml:"pipelines"`
+	Env       map[string]string `yaml:"env"`
+	Tests     []caseSpec        `yaml:"tests"`
 }
 
 type caseSpec struct {
@@ -118,6 +123,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 	if err := dec.Decode(&spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, yamlError(err))
 	}
+	f.Env = spec.Env
 	dir := filepath.Dir(path)
 	switch {
 	case spec.Pipeline != "" && len(spec.Pipelines) > 0:
@@ -248,7 +254,9 @@ func value(n *yaml.Node) (b []byte, raw bool, err error) {
 }
 
 // jsonable converts what YAML decodes into what encoding/json encodes as
-// the same JSON: maps with non-string keys, timestamps in RFC 3339.
+// the same JSON: maps with non-string keys, timestamps in RFC 3339, floats
+// as JSON doubles (2.0 stays 2.0: a pipeline reads 2 as an int, and CEL
+// does not mix ints and doubles in arithmetic).
 func jsonable(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
@@ -269,9 +277,24 @@ func jsonable(v any) any {
 		return x
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
+	case float64:
+		return jsonFloat(x)
 	default:
 		return v
 	}
+}
+
+// jsonFloat is a YAML float, written as a JSON number with a fraction or
+// an exponent, so that it reads back as a double: encoding/json writes
+// 2.0 as 2.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(float64(f)) // NaN and infinities: an error
+	if err == nil && !bytes.ContainsAny(b, ".eE") {
+		b = append(b, ".0"...)
+	}
+	return b, err
 }
 
 func scalar(n *yaml.Node, field string) (string, error) {
@@ -398,10 +421,20 @@ type CaseResult struct {
 // Failed reports whether the case failed or could not run.
 func (r *CaseResult) Failed() bool { return r.Err != nil || len(r.Diff) > 0 }
 
-// Load parses the file's pipelines.
+// Load parses the file's pipelines, with the file's env over the
+// process environment (a pipeline.WithEnv in cfg.Parse replaces both).
 func (f *File) Load(cfg FileConfig) ([]*pipeline.Pipeline, error) {
 	var ps []*pipeline.Pipeline
-	opts := append(slices.Clone(cfg.Parse), pipeline.WithBrokers("embedded:9092"))
+	var opts []pipeline.Option
+	if len(f.Env) > 0 {
+		opts = append(opts, pipeline.WithEnv(func(name string) (string, bool) {
+			if v, ok := f.Env[name]; ok {
+				return v, true
+			}
+			return os.LookupEnv(name)
+		}))
+	}
+	opts = append(append(opts, cfg.Parse...), pipeline.WithBrokers("embedded:9092"))
 	for _, path := range f.Pipelines {
 		p, err := pipeline.Load(path, opts...)
 		if err != nil {

@@ -13,7 +13,10 @@ import (
 // tables' topics first and waits until they are materialized, then the
 // others, in order, and with keepOpen false closes the input (every
 // window closes, as at the end of a bounded stream) before it reads the
-// output topics.
+// output topics. Before an event of another topic than the one before it,
+// it waits until everything sent is processed: a pipeline that reads
+// several topics (a join) sees them in the order given, not in the order
+// its tasks, one per topic partition, happened to forward them.
 func Run(ctx context.Context, pipelines []*pipeline.Pipeline, events []Event, cfg Config, keepOpen bool) (res *Result, err error) {
 	r, err := Start(ctx, pipelines, cfg)
 	if err != nil {
@@ -37,8 +40,20 @@ func Run(ctx context.Context, pipelines []*pipeline.Pipeline, events []Event, cf
 			return nil, err
 		}
 	}
-	if err := r.Send(rest...); err != nil {
-		return nil, err
+	for i := 0; i < len(rest); {
+		n := 1
+		for i+n < len(rest) && r.topic(rest[i+n]) == r.topic(rest[i]) {
+			n++
+		}
+		if i > 0 {
+			if err := r.Settle(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if err := r.send(i, rest[i:i+n]); err != nil {
+			return nil, err
+		}
+		i += n
 	}
 	if keepOpen {
 		err = r.Settle(ctx)

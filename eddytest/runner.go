@@ -23,13 +23,16 @@ import (
 // Config says how a Runner runs its pipelines.
 type Config struct {
 	// Partitions is the partition count of every topic. Default 1: the
-	// events are then processed in the order given.
+	// events are then processed in the order given (Run waits between
+	// events of different topics until the first are processed).
 	Partitions int
 	// Live keeps the pipelines' timing as configured, for an interactive
 	// run (worker dev): idle timeouts move event time with the wall clock
 	// and batches are cut at flush.interval. By default (a test run) idle
-	// timeouts are off, so that results depend on the events alone, and
-	// batches are flushed every few milliseconds.
+	// timeouts are off and every message is a batch of its own, so that
+	// results depend on the events alone (emit: on_update writes a result
+	// per batch that changed a window: per event, then), and batches are
+	// flushed every few milliseconds.
 	Live bool
 	// Logger receives the workers' logs. Default: none.
 	Logger *zap.Logger
@@ -150,8 +153,10 @@ func Start(ctx context.Context, pipelines []*pipeline.Pipeline, cfg Config) (*Ru
 }
 
 // bounded returns a copy of p for a test run: no idle timeout (event time
-// moves with the events only), every input read from its start, batches
-// flushed every 5ms.
+// moves with the events only), every input read from its start, one
+// message per batch (an on_update aggregate emits once per batch that
+// changed a window: batches cut by the clock would make the number of
+// updates depend on timing), batches flushed every 5ms.
 func bounded(p *pipeline.Pipeline) *pipeline.Pipeline {
 	c := *p
 	fix := func(s *pipeline.Source) {
@@ -160,6 +165,7 @@ func bounded(p *pipeline.Pipeline) *pipeline.Pipeline {
 	}
 	fix(&c.Source)
 	c.Spec.Flush.Interval = 5 * time.Millisecond
+	c.Spec.Flush.MaxMessages = 1
 	c.Steps = slices.Clone(p.Steps)
 	for i := range c.Steps {
 		if j := c.Steps[i].Join; j != nil {
@@ -254,30 +260,39 @@ func appendNew(list []string, s string) []string {
 // names, else its key's (murmur2, as Kafka's producers and eddy's sinks
 // place keys), else the next in turn. An event without a topic goes to
 // the first pipeline's first source topic.
-func (r *Runner) Send(evs ...Event) error {
-	for len(evs) > 0 {
-		n := min(len(evs), 1000)
+func (r *Runner) Send(evs ...Event) error { return r.send(0, evs) }
+
+// send sends evs, which follow skip events in the caller's list (errors
+// number them in that list), in batches of up to 1000 records.
+func (r *Runner) send(skip int, evs []Event) error {
+	for done := 0; done < len(evs); {
+		n := min(len(evs)-done, 1000)
 		msgs := make([]*sarama.ProducerMessage, n)
-		for i, ev := range evs[:n] {
+		for i, ev := range evs[done : done+n] {
 			m, err := r.message(ev)
 			if err != nil {
-				return fmt.Errorf("event %d: %w", i+1, err)
+				return fmt.Errorf("event %d: %w", skip+done+i+1, err)
 			}
 			msgs[i] = m
 		}
 		if err := r.prod.SendMessages(msgs); err != nil {
-			return fmt.Errorf("producing events: %w", err)
+			return fmt.Errorf("events %d-%d: producing: %w", skip+done+1, skip+done+n, err)
 		}
-		evs = evs[n:]
+		done += n
 	}
 	return nil
 }
 
-func (r *Runner) message(ev Event) (*sarama.ProducerMessage, error) {
-	topic := ev.Topic
-	if topic == "" {
-		topic = r.stages[0].Pipeline.Source.Topics[0]
+// topic returns the topic ev goes to.
+func (r *Runner) topic(ev Event) string {
+	if ev.Topic == "" {
+		return r.stages[0].Pipeline.Source.Topics[0]
 	}
+	return ev.Topic
+}
+
+func (r *Runner) message(ev Event) (*sarama.ProducerMessage, error) {
+	topic := r.topic(ev)
 	if !slices.Contains(r.Topics(), topic) {
 		return nil, fmt.Errorf("topic %q is not one the pipelines read (%v)", topic, r.inputs())
 	}
