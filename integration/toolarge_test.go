@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,68 @@ func TestRecordsTooLargeForTheirTopicDoNotStopThePartition(t *testing.T) {
 				if header(m, processor.HeaderOutputTopic) == out && !strings.Contains(header(m, processor.HeaderError), "too large for topic "+out) {
 					t.Errorf("the dead-lettered output's error: %q", header(m, processor.HeaderError))
 				}
+			}
+		})
+	}
+}
+
+// TestRecordsLargerThanTheProducersLimitDoNotStopThePartition: a 2 MB
+// malformed event on a source topic that allows 3 MB is a dead letter
+// larger than the worker's producer sends at all (sarama's
+// Producer.MaxMessageBytes, 1 MB, checked before anything is sent, and
+// not the broker's MESSAGE_TOO_LARGE): it too is sent with its value cut,
+// and the partition goes on. With and without transactions.
+func TestRecordsLargerThanTheProducersLimitDoNotStopThePartition(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	admin, err := sarama.NewClusterAdmin(brokers, testenv.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for _, txn := range []bool{true, false} {
+		t.Run(fmt.Sprintf("transactions=%t", txn), func(t *testing.T) {
+			in, limit := testenv.Unique("large-in"), strconv.Itoa(3<<20)
+			if err := admin.CreateTopic(in, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1,
+				ConfigEntries: map[string]*string{"max.message.bytes": &limit}}, false); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = admin.DeleteTopic(in) })
+			out, dlq := testenv.Topic(t, brokers, 1), testenv.Topic(t, brokers, 1)
+			cfg := testenv.SaramaConfig()
+			cfg.Producer.MaxMessageBytes = 4 << 20
+			prod, err := sarama.NewSyncProducer(brokers, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prod.Close()
+			big := `{"id":"big` + strings.Repeat("x", 2<<20)
+			for i := range 10 {
+				v := fmt.Sprintf(`{"id":"e%d"}`, i)
+				if i == 4 {
+					v = big
+				}
+				if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: in, Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(v)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := loadPipeline(t, tooLargePipeline, testenv.Unique("large"), txn, in, dlq, out)
+			group := testenv.Group(t)
+			_, stop := startWorker(t, "w", p, brokers, group, memory.New())
+			defer stop()
+			waitFor(t, 60*time.Second, "every offset committed", func() bool {
+				return committedOffsets(t, brokers, group, in)[0] == 10
+			})
+			stop()
+			if got := len(testenv.ReadCommitted(t, brokers, out, 30*time.Second)); got != 9 {
+				t.Errorf("%d outputs, want 9", got)
+			}
+			dead := testenv.ReadCommitted(t, brokers, dlq, 30*time.Second)
+			if len(dead) != 1 {
+				t.Fatalf("%d dead letters, want 1", len(dead))
+			}
+			if m := dead[0]; header(m, processor.HeaderTruncatedSize) != strconv.Itoa(len(big)) || len(m.Value) != 1024 {
+				t.Errorf("dead letter of %d bytes, original size %q: want the first 1024 bytes of the %d-byte event",
+					len(m.Value), header(m, processor.HeaderTruncatedSize), len(big))
 			}
 		})
 	}

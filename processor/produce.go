@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
@@ -53,6 +54,42 @@ func fatalProduce(err error) bool {
 	return false
 }
 
+// tooLarge reports whether err refuses a record for its size: the
+// broker's MESSAGE_TOO_LARGE, or sarama's own check before it sends
+// anything, against Producer.MaxMessageBytes (1 MB; a topic may allow
+// more, but this producer cannot send the record either way).
+func tooLarge(err error) bool {
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+		return true
+	}
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) && strings.Contains(string(ce), "larger than configured Producer.MaxMessageBytes")
+}
+
+// produceCauses lists the distinct errors of the records a produce failed
+// for, with their topics and counts ("" when err is not a
+// sarama.ProducerErrors): sarama's own message only counts them.
+func produceCauses(err error) string {
+	var perrs sarama.ProducerErrors
+	if !errors.As(err, &perrs) {
+		return ""
+	}
+	counts := map[string]int{}
+	var order []string
+	for _, pe := range perrs {
+		k := pe.Msg.Topic + ": " + pe.Err.Error()
+		if counts[k] == 0 {
+			order = append(order, k)
+		}
+		counts[k]++
+	}
+	parts := make([]string, len(order))
+	for i, k := range order {
+		parts[i] = fmt.Sprintf("%d× %s", counts[k], k)
+	}
+	return strings.Join(parts, "; ")
+}
+
 // route classifies the errors of a failed produce: one that ends the
 // worker is returned (wrapping errPermanent); a record too large for its
 // topic makes the next attempt send one record per request (isolate),
@@ -68,7 +105,7 @@ func (t *task) route(err error) error {
 	}
 	for _, pe := range perrs {
 		switch {
-		case errors.Is(pe.Err, sarama.ErrMessageSizeTooLarge):
+		case tooLarge(pe.Err):
 			t.isolate = true
 		case fatalProduce(pe.Err):
 			return fmt.Errorf("%w: producing to %s: %v", errPermanent, pe.Msg.Topic, pe.Err)
@@ -86,7 +123,7 @@ func (t *task) produceEach(send func(*sarama.ProducerMessage) error) error {
 	for i := 0; i < len(t.out); i++ {
 		m := t.out[i]
 		err := send(m)
-		for tries := 0; errors.Is(err, sarama.ErrMessageSizeTooLarge) && tries < 3; tries++ {
+		for tries := 0; tooLarge(err) && tries < 3; tries++ {
 			r, perr := t.reroute(m, err)
 			if perr != nil {
 				return perr

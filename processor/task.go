@@ -654,8 +654,14 @@ func (t *task) retry(ctx context.Context, what string, f func(context.Context) e
 		}
 		if attempt == 0 {
 			failedAt = time.Now()
-			t.paused.Store(&pause{since: failedAt, cause: what, err: err.Error()})
-			t.log.Warn(what+" failed; partition paused, retrying", zap.Error(err))
+			msg := err.Error()
+			fields := []zap.Field{zap.Error(err)}
+			if causes := produceCauses(err); causes != "" {
+				msg += " (" + causes + ")"
+				fields = append(fields, zap.String("causes", causes))
+			}
+			t.paused.Store(&pause{since: failedAt, cause: what, err: msg})
+			t.log.Warn(what+" failed; partition paused, retrying", fields...)
 		}
 		select {
 		case <-ctx.Done():
