@@ -130,7 +130,8 @@ func Start(ctx context.Context, pipelines []*pipeline.Pipeline, cfg Config) (*Ru
 	for i, s := range r.stages {
 		opts := []processor.Option{processor.WithStore(s.Store), processor.WithBrokers(r.Brokers()...), processor.WithLogger(cfg.Logger)}
 		if !cfg.Live {
-			opts = append(opts, processor.WithCommitInterval(5*time.Millisecond), processor.WithRetryBackoff(100*time.Millisecond))
+			opts = append(opts, processor.WithCommitInterval(5*time.Millisecond), processor.WithRetryBackoff(100*time.Millisecond),
+				processor.WithFetchWait(10*time.Millisecond))
 		}
 		opts = append(opts, cfg.Options...)
 		if cfg.StageOptions != nil {

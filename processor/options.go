@@ -27,6 +27,7 @@ type options struct {
 	instanceID  string
 	factories   map[string]Factory
 	commitEvery time.Duration
+	fetchWait   time.Duration // 0: sarama's default (500ms)
 	retryMax    time.Duration
 	opTimeout   time.Duration
 	cacheSize   int
@@ -108,6 +109,13 @@ func WithStateUpgrade() Option { return func(o *options) { o.stateUpgrade = true
 // 1s). The store, not Kafka, is the truth about progress: a longer interval
 // only means more messages are read again, and skipped, after a failover.
 func WithCommitInterval(d time.Duration) Option { return func(o *options) { o.commitEvery = d } }
+
+// WithFetchWait sets how long a fetch waits for records to arrive before
+// the broker answers with none (sarama's Consumer.MaxWaitTime, default
+// 500ms). A bounded test run sets it low: a broker may answer a waiting
+// read_committed fetch only at the end of the wait when the records it
+// waited for became readable through a transaction's commit.
+func WithFetchWait(d time.Duration) Option { return func(o *options) { o.fetchWait = d } }
 
 // WithRetryBackoff sets the cap of the exponential backoff used while the
 // store or the broker is unreachable (default 10s).

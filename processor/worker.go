@@ -453,6 +453,9 @@ func (w *Worker) saramaConfig() (*sarama.Config, error) {
 	cfg.Consumer.Group.Session.Timeout = s.Kafka.SessionTimeout
 	cfg.Consumer.Group.Heartbeat.Interval = s.Kafka.SessionTimeout / 3
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
+	if w.o.fetchWait > 0 {
+		cfg.Consumer.MaxWaitTime = w.o.fetchWait
+	}
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	if w.p.Source.Start == pipeline.StartLatest {
 		cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
