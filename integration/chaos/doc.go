@@ -1,7 +1,8 @@
 // Package chaos holds eddy's chaos test: it proves that a windowed
 // aggregation is effectively-once while its workers are killed, frozen and
-// replayed. It has no code of its own; the test is behind the build tag
-// chaos, so that it runs only when asked for.
+// replayed; and the bad-input soak (TestBadInputSoak, below). It has no
+// code of its own; the tests are behind the build tag chaos, so that they
+// run only when asked for.
 //
 // # Running
 //
@@ -95,4 +96,24 @@
 //   - the store holds no state and no timer of a closed window (only the
 //     closing events' windows are left) and exactly one recorded ID per
 //     distinct event.
+//
+// # The bad-input soak
+//
+// TestBadInputSoak (about 15 s; EDDY_SOAK_EVENTS, default 4000) feeds two
+// `worker run` processes (Redis state, the shared broker) a stream of
+// which 60% are good events and the rest every class of bad input: not
+// JSON, a null or empty value, JSON that is not an object, non-UTF-8
+// bytes, a mistyped or missing field, a missing event ID, a division by
+// zero in a set step, an unparsable time, a time in year 9999 or two days
+// ahead (beyond source.watermark.max_future), a time before 1970, events
+// filtered out, repeats of good events, and three 2 MB malformed events
+// on a source topic that allows 3 MB while the dead-letter topic has the
+// broker's 1 MB default. Each worker is SIGKILLed once mid-stream and
+// restarted. At the end every input is accounted for exactly once: each
+// good (or pre-1970, or non-UTF-8) event by one output with its ID,
+// each bad one by one dead letter naming its source offset (the 2 MB ones
+// cut, with their original size), filtered events and repeats by
+// neither; a repeated output must be identical. The group's committed
+// offsets reach the end of every partition (nothing stuck), no worker
+// died by itself, and every log line is JSON.
 package chaos
