@@ -80,6 +80,9 @@ func TestRecordsTooLargeForTheirTopicDoNotStopThePartition(t *testing.T) {
 			if got := len(testenv.ReadCommitted(t, brokers, out, 30*time.Second)); got != 18 {
 				t.Errorf("%d outputs, want 18", got)
 			}
+			if st := w.Stats(); st.Out != 18 || st.DeadLettered != 2 {
+				t.Errorf("stats: %d out, %d dead-lettered; want 18 and 2 (the output too large for its topic is a dead letter, not an output)", st.Out, st.DeadLettered)
+			}
 			dead := testenv.ReadCommitted(t, brokers, dlq, 30*time.Second)
 			if len(dead) != 2 {
 				t.Fatalf("%d dead letters, want 2", len(dead))

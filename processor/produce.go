@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -170,6 +171,9 @@ func (t *task) reroute(m *sarama.ProducerMessage, cause error) (*sarama.Producer
 		return c, nil
 	}
 	t.w.stats.poison.Add(1)
+	if sk := t.w.p.Sink; sk != nil && slices.Contains(sk.Topics, m.Topic) {
+		t.unsunk++ // emitted, but not an output
+	}
 	dl := t.w.p.Spec.DeadLetter
 	if dl == nil {
 		t.log.Warn("output too large for its topic: counted and dropped (no dead_letter topic)", zap.String("topic", m.Topic),

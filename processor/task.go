@@ -86,7 +86,10 @@ type task struct {
 	last     int64                     // last offset of processed, unflushed messages
 	out      []*sarama.ProducerMessage // not yet acknowledged
 	produced int                       // acknowledged since the last commit
-	emitted  []*Record                 // sink records of out, for the output hook
+	// unsunk counts the sink records of emitted that their topic refused
+	// as too large (dead-lettered instead): not outputs.
+	unsunk  int
+	emitted []*Record // sink records of out, for the output hook
 	// atCommit are counter increments of the unflushed work, added when
 	// its commit succeeds (countAtCommit): what is counted is what is
 	// persisted, once, whatever a replay redoes.
@@ -956,7 +959,8 @@ func (t *task) flush(ctx context.Context) error {
 		ce.Write(zap.Int64("offset", t.stored), zap.Int("produced", t.produced),
 			zap.Int("state_writes", len(c.Puts)+len(c.Deletes)), zap.Duration("took", time.Since(start)))
 	}
-	t.w.stats.out.Add(uint64(len(t.emitted)))
+	t.w.stats.out.Add(uint64(len(t.emitted) - t.unsunk))
+	t.unsunk = 0
 	for c, n := range t.atCommit {
 		c.Add(n)
 	}
