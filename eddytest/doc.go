@@ -27,7 +27,8 @@
 //
 // A test file, named <pipeline>_test.yaml next to <pipeline>.yaml (or
 // naming it: pipeline: file.yaml; pipelines: [a.yaml, b.yaml] for a
-// cascade, upstream first), lists cases:
+// cascade, upstream first; env: {VAR: value} for the pipelines' ${VAR}s,
+// over the process's), lists cases:
 //
 //	tests:
 //	  - name: two orders in one minute
