@@ -98,8 +98,8 @@ func parseDev(args []string, stderr io.Writer) (*devOptions, error) {
 
 // cmdDev runs a pipeline, or a cascade of pipelines, with nothing
 // installed: an in-process Kafka-protocol broker (franz-go's kfake, spoken
-// to over TCP by sarama like any broker), memory state, and an example's
-// generator feeding the (first) pipeline's source.
+// to over TCP by sarama like any broker), memory state, and the events of
+// -input or an example's generator feeding the (first) pipeline's source.
 func cmdDev(args []string, stdout, stderr io.Writer) error {
 	o, err := parseDev(args, stderr)
 	if err != nil {
