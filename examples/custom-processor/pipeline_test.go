@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/eddy-streams/eddy/eddytest"
-	"github.com/eddy-streams/eddy/pipeline"
 	"github.com/eddy-streams/eddy/processor"
 )
 
@@ -12,7 +11,6 @@ import (
 // main.go registers: `worker test` cannot run them, its worker has
 // neither.
 var config = eddytest.FileConfig{
-	Parse: []pipeline.Option{pipeline.WithProcessors("running-total", "followed-by")},
 	Worker: []processor.Option{
 		processor.WithProcessor("running-total", newRunningTotal),
 		processor.WithProcessor("followed-by", newFollowedBy),
