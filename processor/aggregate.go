@@ -523,8 +523,9 @@ func (o *aggOp) ttl(c *opCtx, due int64) time.Duration {
 	return left + o.agg.Retention
 }
 
-// result builds the output record of a window.
-func (o *aggOp) result(c *opCtx, group string, w windows.Window, acc *windows.Acc, kind string) *Record {
+// values is a window's result event: its values, key, window_start and
+// window_end.
+func (o *aggOp) values(group string, w windows.Window, acc *windows.Acc) map[string]any {
 	ev := make(map[string]any, len(o.agg.Values)+3)
 	vals := acc.Result()
 	for i, v := range o.agg.Values {
@@ -533,6 +534,12 @@ func (o *aggOp) result(c *opCtx, group string, w windows.Window, acc *windows.Ac
 	ev["key"] = group
 	ev["window_start"] = time.UnixMilli(w.Start).UTC()
 	ev["window_end"] = time.UnixMilli(w.End).UTC()
+	return ev
+}
+
+// result builds the output record of a window.
+func (o *aggOp) result(c *opCtx, group string, w windows.Window, acc *windows.Acc, kind string) *Record {
+	ev := o.values(group, w, acc)
 	// The ID is outputID(pipeline, "<step>/final", group 0 start 0 end, 0)
 	// for a final result. Updates of one window differ by the batch's last
 	// offset: outputID(pipeline, "<step>/update", group 0 start, last); a
