@@ -45,6 +45,11 @@ type Worker struct {
 	stop context.CancelCauseFunc
 	// inputEnded is set by EndOfInput.
 	inputEnded atomic.Bool
+	// client is Run's Kafka client (its metadata), once connected; reader
+	// the StateReader built on it and the store.
+	client   atomic.Pointer[sarama.Client]
+	readerMu sync.Mutex
+	reader   *StateReader
 	// store is o.store for Health, which may run while Run sets o.store:
 	// set by New when WithStore gave it, by Run when it opened the
 	// pipeline's.
@@ -106,6 +111,34 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 		}
 	}
 	return w, nil
+}
+
+// StateReader returns a reader of the state the worker's partitions
+// committed, on its store and its Kafka client's metadata (partition
+// counts), for queries while it runs; an error before Run has opened the
+// store and connected, or after it returned.
+func (w *Worker) StateReader() (*StateReader, error) {
+	s, c := w.store.Load(), w.client.Load()
+	if s == nil || c == nil {
+		return nil, errors.New("processor: the worker is not running (no store or Kafka client yet)")
+	}
+	w.readerMu.Lock()
+	defer w.readerMu.Unlock()
+	if w.reader == nil {
+		r, err := NewStateReader(w.p, *s, func(_ context.Context, topic string) (int32, error) {
+			c := w.client.Load()
+			if c == nil {
+				return 0, errors.New("processor: the worker stopped")
+			}
+			ps, err := (*c).Partitions(topic)
+			return int32(len(ps)), err
+		})
+		if err != nil {
+			return nil, err
+		}
+		w.reader = r
+	}
+	return w.reader, nil
 }
 
 // openStore opens the store the pipeline's state section names, when
@@ -213,6 +246,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.createInternal(client); err != nil {
 		return err
 	}
+	w.client.Store(&client)
+	defer w.client.Store(nil)
 	h := &handler{w: w, client: client}
 	if w.p.Spec.Kafka.TransactionsOn() {
 		// One transactional producer per partition task (txn.go).

@@ -40,6 +40,7 @@ type devOptions struct {
 	printRate  int
 	level      string
 	httpAddr   string
+	query      bool   // -query: the state query endpoints on -http
 	input      string // -input: a file of events, "-" for stdin
 	key        string // -key: CEL over the event giving its key
 	records    bool   // -records: each input line is a record, not an event
@@ -74,6 +75,7 @@ func parseDev(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.IntVar(&o.printRate, "print", 10, "outputs printed per second at most (the rest are counted); in a cascade, the outputs of its last stage")
 	fs.StringVar(&o.level, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.httpAddr, "http", "", "address of /healthz, /readyz and /metrics (e.g. :9100; default off)")
+	fs.BoolVar(&o.query, "query", false, "with -http: serve the state query endpoints too ("+PathState+"/<step>/<key>, "+PathTables+"/<table>/<key>)")
 	fs.StringVar(&o.input, "input", "", `run on your events: a file of JSON lines, one event per line ("-": stdin); at its end every window closes and dev stops`)
 	fs.StringVar(&o.key, "key", "", "with -input: CEL expression over event giving each record's key, e.g. event.user (default: no key)")
 	fs.BoolVar(&o.records, "records", false, `with -input: each line is a record, {"key": ..., "value": {...}, "time": ..., "topic": ..., "partition": ...} (the input of worker test), not an event`)
@@ -263,7 +265,7 @@ func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) 
 		served = append(served, servedWorker{st.Worker, st.Store})
 	}
 	log.Info("embedded Kafka-protocol broker up", zap.Strings("addrs", r.Brokers()), zap.Strings("topics", devTopics(stages)))
-	stopHTTP, err := serveHTTP(o.httpAddr, log, served...)
+	stopHTTP, err := serveHTTP(o.httpAddr, o.query, log, served...)
 	if err != nil {
 		return errors.Join(err, r.Close())
 	}

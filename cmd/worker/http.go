@@ -33,10 +33,10 @@ type servedWorker struct {
 }
 
 // serveHTTP starts the health and metrics endpoints of the workers on addr
-// (nothing if addr is empty) and returns a function that stops them: ready
-// when every worker is, metrics of all (`worker dev` runs a cascade's
-// stages in one process).
-func serveHTTP(addr string, log *zap.Logger, ws ...servedWorker) (stop func(), err error) {
+// (nothing if addr is empty), and with query the state query endpoints,
+// and returns a function that stops them: ready when every worker is,
+// metrics of all (`worker dev` runs a cascade's stages in one process).
+func serveHTTP(addr string, query bool, log *zap.Logger, ws ...servedWorker) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -74,14 +74,28 @@ func serveHTTP(addr string, log *zap.Logger, ws ...servedWorker) (stop func(), e
 		fmt.Fprintln(rw, "ready")
 	})
 	mux.Handle(PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	paths := []string{PathHealth, PathReady, PathMetrics}
+	if query {
+		handleQueries(mux, func() ([]*processor.StateReader, error) {
+			var out []*processor.StateReader
+			for _, sw := range ws {
+				q, err := sw.w.StateReader()
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, q)
+			}
+			return out, nil
+		})
+		paths = append(paths, PathState+"/<step>/<key>", PathTables+"/<table>/<key>")
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http endpoints stopped", zap.Error(err))
 		}
 	}()
-	log.Info("http endpoints up", zap.String("addr", ln.Addr().String()),
-		zap.Strings("paths", []string{PathHealth, PathReady, PathMetrics}))
+	log.Info("http endpoints up", zap.String("addr", ln.Addr().String()), zap.Strings("paths", paths))
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

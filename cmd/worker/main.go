@@ -6,6 +6,7 @@
 //	worker ingest -topic T [file ...]  publish JSON lines or CSV (files, stdin, HTTP POST) to Kafka
 //	worker dev [-c pipeline.yaml]...   embedded broker, memory state, sample data; -c twice: a cascade
 //	worker test [dir/...]              run pipeline test files (*_test.yaml) in process
+//	worker state get -c pipeline.yaml  what the store holds for a key (worker run -query serves it too)
 //	worker version [-json]             version, commit, Go toolchain
 package main
 
@@ -35,6 +36,8 @@ usage:
                                            -c twice runs a cascade (or -example cascade)
   worker test [flags] [file|dir|dir/...]   run a pipeline's test files (*_test.yaml): input events,
                                            expected outputs, dead letters, late events (-update)
+  worker state get -c file -step S -key K  what the store holds for a key (an aggregate's windows,
+          [-table T] [-at T] [-json]         a table's row), read directly; worker run -query serves it
   worker offsets show|reset [flags]        committed offsets vs the store's watermarks; replay
   worker topics check|create -c file       the topics a pipeline reads and writes; create them
   worker ingest -topic T [flags] [file ...] publish JSON lines or CSV from files, stdin or
@@ -73,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDev(args[1:], stdout, stderr)
 	case "test":
 		err = cmdTest(args[1:], stdout, stderr)
+	case "state":
+		err = cmdState(args[1:], stdout, stderr)
 	case "offsets":
 		err = cmdOffsets(args[1:], stdout, stderr)
 	case "topics":

@@ -43,6 +43,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	brokers := fs.String("brokers", "", "override kafka.brokers (comma-separated host:port)")
 	instance := fs.String("instance-id", os.Getenv("EDDY_INSTANCE_ID"),
 		"static group membership id: $EDDY_INSTANCE_ID when set, else kafka.instance_id")
+	query := fs.Bool("query", envOr("EDDY_QUERY", "") == "true", "serve the state query endpoints, "+PathState+"/<step>/<key> and "+PathTables+"/<table>/<key>, read-only, on -http's port (env EDDY_QUERY=true)")
 	httpAddr := fs.String("http", envOr("EDDY_HTTP_ADDR", DefaultHTTPAddr),
 		"address of /healthz, /readyz and /metrics, empty: off; $EDDY_HTTP_ADDR when set")
 	unreadyAfter := fs.Duration("unready-after", 30*time.Second, "a partition paused this long (a produce or store call retried) makes /readyz answer 503")
@@ -89,7 +90,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopHTTP, err := serveHTTP(*httpAddr, log, servedWorker{w: w})
+	stopHTTP, err := serveHTTP(*httpAddr, *query, log, servedWorker{w: w})
 	if err != nil {
 		return err
 	}
