@@ -124,4 +124,3 @@ func TestStateReaderReadsWhatTheOwnersCommitted(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
-
