@@ -926,3 +926,33 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestK8sQueryService: the optional query Service selects the base's
+// worker pods and reaches their named http port, where -query serves the
+// state endpoints, and the worker reads EDDY_QUERY.
+func TestK8sQueryService(t *testing.T) {
+	b := loadBase(t)
+	var svc corev1.Service
+	file := "deploy/k8s/query/service.yaml"
+	strictDecode(t, file, readFile(t, file), &svc)
+	tmpl := b.dep.Spec.Template
+	if len(svc.Spec.Selector) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(tmpl.Labels)) {
+		t.Errorf("%s: selector %v does not match the pods %v", file, svc.Spec.Selector, tmpl.Labels)
+	}
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		t.Errorf("%s is headless: queries would not be load-balanced", file)
+	}
+	c := b.worker(t)
+	for _, p := range svc.Spec.Ports {
+		found := false
+		for _, cp := range c.Ports {
+			found = found || cp.Name == p.TargetPort.String()
+		}
+		if !found {
+			t.Errorf("%s: targetPort %s is no port of the worker container %+v", file, p.TargetPort.String(), c.Ports)
+		}
+	}
+	if !strings.Contains(string(readFile(t, "cmd/worker/run.go")), `envOr("EDDY_QUERY"`) {
+		t.Errorf("worker run does not read EDDY_QUERY, which %s tells users to set", file)
+	}
+}

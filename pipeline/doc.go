@@ -252,7 +252,7 @@
 //	        users: count_distinct(event.user_id)
 //	      emit: on_close                     # on_close (default) | on_update
 //	      late: {topic: late-clicks}         # default: count and drop late events
-//	      retention: 1h                      # extra state lifetime after end + grace; default 0s
+//	      retention: 1h                      # a TTL on window state: time until it closes + this (for state nobody closes); default 0s: none
 //
 // A window is one of:
 //

@@ -421,8 +421,10 @@ type AggregateConfig struct {
 	// Late, when set, receives events that arrive after their window closed;
 	// otherwise they are counted and dropped.
 	Late *LateConfig `yaml:"late"`
-	// Retention keeps a window's state this much longer after end + grace.
-	// Default 0s.
+	// Retention gives window state a wall-clock TTL of the time until its
+	// window closes plus this: a safety net for state of a partition that
+	// never gets another event (a window's state is deleted when it
+	// closes, whatever this says). Default 0s: no TTL.
 	Retention time.Duration `yaml:"retention"`
 }
 
