@@ -106,6 +106,17 @@
 // counted and logged when no dead-letter topic is set. It never blocks its
 // partition.
 //
+// # Querying state
+//
+// A StateReader reads what the partitions' owners last committed, from the
+// store: an aggregate key's windows (Windows, every partition of its stage
+// read) and a table's row (Row). Any process with the pipeline and the
+// store can make one (NewStateReader); a running Worker gives one on its
+// own store and Kafka metadata (Worker.StateReader), which `worker run
+// -query` serves over HTTP. A query never sees a batch in flight: at most
+// one flush interval plus a commit behind the events read, and during a
+// failover what the last owner committed.
+//
 // # Goroutines
 //
 // Run's goroutine drives the consumer group. sarama runs ConsumeClaim on a
