@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/eddy-streams/eddy/processor"
 )
 
 // compare lists how what the pipelines wrote differs from what the case
@@ -17,6 +21,11 @@ import (
 // across keys and partitions is not part of a pipeline's meaning.
 func compare(c *Case, res *Result) []string {
 	var lines []string
+	for _, name := range slices.Sorted(maps.Keys(c.Counts)) {
+		if got, want := res.count(name), c.Counts[name]; got != want {
+			lines = append(lines, fmt.Sprintf("counts.%s: want %d, got %d", name, want, got))
+		}
+	}
 	for _, k := range []struct {
 		name string
 		want []Expect
@@ -243,4 +252,24 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// countOf reads each counter a case may expect from a worker's Stats.
+var countOf = map[string]func(processor.Stats) uint64{
+	"in":            func(s processor.Stats) uint64 { return s.In },
+	"out":           func(s processor.Stats) uint64 { return s.Out },
+	"filtered":      func(s processor.Stats) uint64 { return s.Filtered },
+	"duplicates":    func(s processor.Stats) uint64 { return s.Duplicates },
+	"late":          func(s processor.Stats) uint64 { return s.Late },
+	"poison":        func(s processor.Stats) uint64 { return s.Poison },
+	"dead_lettered": func(s processor.Stats) uint64 { return s.DeadLettered },
+}
+
+// count sums counter name over the run's pipelines.
+func (r *Result) count(name string) uint64 {
+	var n uint64
+	for _, s := range r.Stats {
+		n += countOf[name](s)
+	}
+	return n
 }

@@ -44,6 +44,7 @@
 //	    dead_letters:
 //	      - {key: c1, value: "not json", error: "not an object"}
 //	    late: []
+//	    counts: {duplicates: 0, filtered: 0}  # counters at the end, summed over the pipelines
 //
 // A value that is a mapping, list, number or boolean is JSON; a string is
 // the exact bytes (a malformed event, or JSON text compared byte for

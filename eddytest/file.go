@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,7 +54,11 @@ type Case struct {
 	Input  []Event
 	// Output, DeadLetters and Late are what the case expects.
 	Output, DeadLetters, Late []Expect
-	node                      *yaml.Node
+	// Counts are counters expected at the end (counts:), summed over the
+	// file's pipelines: what no topic shows (late events without a late
+	// topic, filtered events, duplicates dropped).
+	Counts map[string]uint64
+	node   *yaml.Node
 }
 
 // Expect is one record a case expects.
@@ -89,6 +94,7 @@ type caseSpec struct {
 	Output      []recordSpec            `yaml:"output"`
 	DeadLetters []recordSpec            `yaml:"dead_letters"`
 	Late        []recordSpec            `yaml:"late"`
+	Counts      map[string]uint64       `yaml:"counts"`
 }
 
 type recordSpec struct {
@@ -196,6 +202,12 @@ func parseCase(cs caseSpec, node *yaml.Node) (*Case, error) {
 	default:
 		return nil, fmt.Errorf("end_of_input: %q is neither close (the default: every window closes at the end) nor open", cs.EndOfInput)
 	}
+	for name := range cs.Counts {
+		if _, ok := countOf[name]; !ok {
+			return nil, fmt.Errorf("counts: unknown counter %q (known: %s)", name, strings.Join(slices.Sorted(maps.Keys(countOf)), ", "))
+		}
+	}
+	c.Counts = cs.Counts
 	if cs.Partitions < 0 {
 		return nil, fmt.Errorf("partitions: %d is negative", cs.Partitions)
 	}
@@ -343,7 +355,7 @@ func ParseRecord(b []byte) (Event, error) {
 // fieldsOf names the fields of each part of a test file, for errors.
 var fieldsOf = map[string]string{
 	"fileSpec":   "pipeline, pipelines, tests",
-	"caseSpec":   "name, partitions, end_of_input, tables, input, output, dead_letters, late",
+	"caseSpec":   "name, partitions, end_of_input, tables, input, output, dead_letters, late, counts",
 	"recordSpec": "topic, partition, key, value, time, headers, error",
 }
 

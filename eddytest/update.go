@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
 
 	"gopkg.in/yaml.v3"
 )
@@ -22,6 +25,14 @@ func (f *File) Update(results []*CaseResult) error {
 		setKey(n, "output", recordsNode(r.Result.Outputs, false))
 		setKey(n, "dead_letters", recordsNode(r.Result.DeadLetters, true))
 		setKey(n, "late", recordsNode(r.Result.Late, true))
+		if len(r.Case.Counts) > 0 { // the counters the case names, as they came out
+			counts := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+			for _, name := range slices.Sorted(maps.Keys(r.Case.Counts)) {
+				counts.Content = append(counts.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: name},
+					&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatUint(r.Result.count(name), 10)})
+			}
+			setKey(n, "counts", counts)
+		}
 	}
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)

@@ -19,7 +19,7 @@ import (
 // package instead, and only counted here as covering their pipelines.
 func TestExamplesPassTheirTests(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs every example's test cases, about 40s")
+		t.Skip("runs every example's test cases, a few seconds")
 	}
 	const root = "../../examples"
 	files, err := testFiles([]string{root + "/..."})

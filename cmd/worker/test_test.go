@@ -36,12 +36,14 @@ tests:
     output:
       - {key: ann, value: {key: ann, orders: 2, items: 3, window_start: "2024-01-01T00:00:00Z", window_end: "2024-01-01T00:01:00Z"}}
       - {key: bob, value: {key: bob, orders: 1, items: 5, window_start: "2024-01-01T00:01:00Z", window_end: "2024-01-01T00:02:00Z"}}
+    counts: {duplicates: 1, filtered: 1}
   - name: wrong
     input:
       - {key: ann, value: {id: "1", user: ann, qty: 3, ts: "2024-01-01T00:00:01Z"}}
       - {value: "oops"}
     output:
       - {key: ann, value: {key: ann, orders: 1, items: 4, window_start: "2024-01-01T00:00:00Z", window_end: "2024-01-01T00:01:00Z"}}
+    counts: {poison: 0}
 `
 
 func writeTestFiles(t *testing.T) (dir, file string) {
@@ -69,10 +71,11 @@ func TestWorkerTestReportsAndUpdates(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ok    " + file + ":3  per user and minute",
-		"FAIL  " + file + ":13  wrong",
+		"FAIL  " + file + ":14  wrong",
 		"output: 1 expected, 1 written: 1 missing, 1 unexpected",
 		"items: want 4, got 3",
 		"dead_letters: 0 expected, 1 written: 0 missing, 1 unexpected",
+		"counts.poison: want 0, got 1",
 		`+ unexpected: totals-dlq key="" "oops" error="decode json: value is not an object`,
 		"worker test: 1 of 2 cases failed",
 	} {
@@ -90,7 +93,7 @@ func TestWorkerTestReportsAndUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	updated := string(b)
-	for _, want := range []string{"# the totals pipeline", "# a repeat: dropped", "items: 3", "dead_letters:", "value: \"oops\""} {
+	for _, want := range []string{"# the totals pipeline", "# a repeat: dropped", "items: 3", "dead_letters:", "value: \"oops\"", "counts: {poison: 1}"} {
 		if !strings.Contains(updated, want) {
 			t.Errorf("updated file lacks %q:\n%s", want, updated)
 		}
@@ -113,10 +116,11 @@ func TestWorkerTestReportsAndUpdates(t *testing.T) {
 func TestWorkerTestRefusesBadFiles(t *testing.T) {
 	_, file := writeTestFiles(t)
 	for _, tc := range []struct{ content, want string }{
-		{"tests:\n  - name: a\n    inputs: []\n", `line 3: unknown field "inputs" (known: name, partitions, end_of_input, tables, input, output, dead_letters, late)`},
+		{"tests:\n  - name: a\n    inputs: []\n", `line 3: unknown field "inputs" (known: name, partitions, end_of_input, tables, input, output, dead_letters, late, counts)`},
 		{"tests:\n  - name: a\n    input:\n      - {key: k}\n", "tests[0]: input[0]: value: missing (null for a tombstone)"},
 		{"tests:\n  - name: a\n    input:\n      - {value: {}, time: yesterday}\n", `time (line 4): "yesterday" is neither RFC 3339`},
 		{"tests:\n  - name: a\n    end_of_input: later\n", `end_of_input: "later" is neither close`},
+		{"tests:\n  - name: a\n    counts: {lat: 1}\n", `counts: unknown counter "lat" (known: dead_lettered, duplicates, filtered, in, late, out, poison)`},
 		{"tests:\n  - name: a\n    tables: {nope: [{key: k, value: {}}]}\n", `tables: the pipelines have no table "nope"`},
 		{"tests:\n  - name: a\n  - name: a\n", `tests[1]: a second test named "a"`},
 		{"pipeline: missing.yaml\ntests:\n  - name: a\n", "missing.yaml"},
