@@ -294,7 +294,7 @@ func (r *Runner) topic(ev Event) string {
 
 func (r *Runner) message(ev Event) (*sarama.ProducerMessage, error) {
 	topic := r.topic(ev)
-	if !slices.Contains(r.Topics(), topic) {
+	if !slices.Contains(r.inputs(), topic) {
 		return nil, fmt.Errorf("topic %q is not one the pipelines read (%v)", topic, r.inputs())
 	}
 	m := &sarama.ProducerMessage{Topic: topic}

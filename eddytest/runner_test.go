@@ -3,6 +3,7 @@ package eddytest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +155,26 @@ sink: {topic: joined}
 		want := map[string]string{"a": `{"id":"a","matched":false}`, "b": `{"id":"b","matched":true}`}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("outputs %v, want %v: a's right event is late (the watermark is at 10:00 when it comes), a is unmatched", got, want)
+		}
+	}
+}
+
+// TestSendRefusesTopicsNoPipelineReads: an event for an output topic (or
+// one the pipelines do not know) is an error naming the inputs, not a
+// record the run would never process.
+func TestSendRefusesTopicsNoPipelineReads(t *testing.T) {
+	p := mustParse(t, "counts.yaml", countsYAML)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := Start(ctx, []*pipeline.Pipeline{p}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, topic := range []string{"counts", "dlq", "nope"} {
+		err := r.Send(Event{Topic: topic, Value: []byte(`{}`)})
+		if err == nil || !strings.Contains(err.Error(), "is not one the pipelines read ([clicks])") {
+			t.Errorf("an event for %s: %v; want an error naming the inputs", topic, err)
 		}
 	}
 }
