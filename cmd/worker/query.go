@@ -75,15 +75,7 @@ func handleQueries(mux *http.ServeMux, rs readers) {
 			replyErr(w, statusOf(err), err)
 			return
 		}
-		out := make([]windowJSON, len(ks.Windows))
-		for i, win := range ks.Windows {
-			out[i] = windowJSON{Start: win.Start, End: win.End, Closed: win.Closed, Partition: win.Partition.String(), Result: win.Result}
-		}
-		wms := map[string]time.Time{}
-		for p, t := range ks.Watermark {
-			wms[p.String()] = t
-		}
-		replyJSON(w, http.StatusOK, map[string]any{"step": step, "key": key, "windows": out, "watermarks": wms})
+		replyJSON(w, http.StatusOK, keyStateJSON(ks))
 	})
 	mux.HandleFunc("GET "+PathTables+"/{table}/{key...}", func(w http.ResponseWriter, r *http.Request) {
 		table, key := r.PathValue("table"), r.PathValue("key")
@@ -101,6 +93,20 @@ func handleQueries(mux *http.ServeMux, rs readers) {
 		}
 		replyJSON(w, http.StatusOK, map[string]any{"table": table, "key": key, "row": row})
 	})
+}
+
+// keyStateJSON is a key's windows as the query endpoints and worker state
+// get -json print them.
+func keyStateJSON(ks *processor.KeyState) map[string]any {
+	out := make([]windowJSON, len(ks.Windows))
+	for i, win := range ks.Windows {
+		out[i] = windowJSON{Start: win.Start, End: win.End, Closed: win.Closed, Partition: win.Partition.String(), Result: win.Result}
+	}
+	wms := map[string]time.Time{}
+	for p, t := range ks.Watermark {
+		wms[p.String()] = t
+	}
+	return map[string]any{"step": ks.Step, "key": ks.Key, "windows": out, "watermarks": wms}
 }
 
 // readerFor returns the first reader that has what match looks for, or,

@@ -113,15 +113,7 @@ func cmdState(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		out := make([]windowJSON, len(ks.Windows))
-		for i, w := range ks.Windows {
-			out[i] = windowJSON{Start: w.Start, End: w.End, Closed: w.Closed, Partition: w.Partition.String(), Result: w.Result}
-		}
-		wms := map[string]time.Time{}
-		for p, t := range ks.Watermark {
-			wms[p.String()] = t
-		}
-		return writeJSON(stdout, map[string]any{"step": *step, "key": *key, "windows": out, "watermarks": wms})
+		return writeJSON(stdout, keyStateJSON(ks))
 	}
 	for _, w := range ks.Windows {
 		state := "open"
