@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.uber.org/zap"
 
 	"github.com/eddy-streams/eddy/internal/kafkaread"
 	"github.com/eddy-streams/eddy/pipeline"
@@ -395,7 +396,7 @@ func newBenchWorker(ctx context.Context, cfg *config, p *pipeline.Pipeline, back
 	}
 	cs := &countingStore{Store: st}
 	w, err := processor.New(p, processor.WithStore(cs), processor.WithBrokers(cfg.brokers...),
-		processor.WithGroup("eddybench-"+cfg.run+"-"+tag))
+		processor.WithGroup("eddybench-"+cfg.run+"-"+tag), processor.WithLogger(zap.NewNop())) // as before the default logger: the bench prints its own lines
 	if err != nil {
 		_ = st.Close()
 		return nil, nil, err
