@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -94,6 +96,20 @@ func (c *checker) run() *Pipeline {
 		}
 		if k.Key != "" {
 			p.Sink.Key = c.expr("sink.key", k.Key, 0, keyKinds, "string or int")
+		}
+		if sc := k.Schema; sc != nil {
+			p.Sink.Schema = &SinkSchema{Subject: sc.Subject, Strategy: sc.Strategy, Register: sc.Register == nil || *sc.Register, Message: sc.Message}
+			if sc.File != "" {
+				p.Sink.Schema.File = sc.File
+				if !filepath.IsAbs(sc.File) && c.file != "" {
+					p.Sink.Schema.File = filepath.Join(filepath.Dir(c.file), sc.File)
+				}
+				b, err := os.ReadFile(p.Sink.Schema.File)
+				if err != nil {
+					c.fail("sink.schema.file", "%v", err)
+				}
+				p.Sink.Schema.Text = string(b)
+			}
 		}
 	}
 	p.Spec = *s

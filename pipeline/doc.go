@@ -108,7 +108,7 @@
 //
 //	source:
 //	  topics: [clicks]                 # required, at least one
-//	  format: json                     # json (default) | raw
+//	  format: json                     # json (default) | raw | avro | protobuf | json_schema
 //	  start: earliest                  # earliest (default) | latest
 //	  event_id: event.id               # CEL, string or int; default "<topic>-<partition>-<offset>"
 //	  event_time: timestamp(event.ts)  # CEL, timestamp or int (Unix ms); default: the Kafka record timestamp
@@ -116,7 +116,9 @@
 //
 // format json decodes each record value as a JSON object (see DecodeJSON);
 // anything else is a poison event. format raw makes the event
-// {"value": "<the record value as a string>"}. start applies only to a
+// {"value": "<the record value as a string>"}. avro, protobuf and
+// json_schema read the Confluent wire format with the schema its ID names
+// in schema_registry (see # Schema registry). start applies only to a
 // consumer group with no committed offset.
 //
 // event_id identifies an event for deduplication: give it an id the
@@ -333,7 +335,13 @@
 //	  topics: [a, b]           # instead of topic: a copy of every output on each
 //	  key: event.user_id       # CEL, string or int; default: the record's current key
 //	  router: hash             # hash (default) | consistent-hash | round-robin | multicast
-//	  format: json             # json (default) | raw
+//	  format: json             # json (default) | raw | avro | protobuf | json_schema
+//	  schema:                  # for avro, protobuf and json_schema
+//	    file: line.avsc        # relative to this file; default: the subject's latest version
+//	    strategy: topic_name   # topic_name ("<topic>-value", default) | record_name | topic_record_name
+//	    subject: lines-value   # instead of strategy: one subject for every topic
+//	    register: true         # register file under the subject when it is not there (default true)
+//	    message: shop.Line     # protobuf: the message to write (default the file's first)
 //
 // router places each output record on a partition of the sink topic, as
 // a pure function of its key and output ID (package route), so that an
@@ -397,6 +405,26 @@
 // error (guard with has(event.field) or event.?field.orValue(...)). A
 // run-time error sends the event to the dead-letter topic with an error
 // naming the expression, its field and its line.
+//
+// # Schema registry
+//
+//	schema_registry:
+//	  url: http://registry:8081     # required; Apicurio: http://host:8080/apis/ccompat/v7
+//	  username: ${REGISTRY_KEY}     # basic auth, with password; or token (bearer)
+//	  password: ${REGISTRY_SECRET}
+//	  tls: {ca_file: /etc/eddy/ca.pem}
+//	  timeout: 10s                  # per request (default)
+//
+// The formats avro, protobuf and json_schema (of the source, a join's
+// other input and the sink; tables read json or raw) use a registry with
+// the Confluent API, see package codec. A record's schema is fetched by
+// its ID once and cached. A record that is not in the wire format, names
+// an ID the registry does not know, or does not decode is a poison event
+// whose error names the schema ID; a registry that does not answer pauses
+// the partition, as a store outage does, until it answers. The sink
+// registers its schema (or looks it up) at start-up: one the registry
+// refuses as incompatible fails the start-up, naming the subject.
+// Internal topics (repartition, join) stay JSON: eddy alone reads them.
 //
 // # TLS
 //

@@ -423,6 +423,19 @@ type Sink struct {
 	Key    *Expr
 	Router route.Policy // how output partitions are chosen
 	Format Format       // how events are encoded (see Encode)
+	// Schema is what an avro, protobuf or json_schema sink writes; nil:
+	// the subject's latest version under the topic-name strategy.
+	Schema *SinkSchema
+}
+
+// SinkSchema is the compiled sink.schema.
+type SinkSchema struct {
+	File     string // the schema file's path, resolved against the pipeline file's
+	Text     string // its contents; "" for the subject's latest version
+	Subject  string
+	Strategy string
+	Register bool
+	Message  string
 }
 
 // Option configures Load and Parse.

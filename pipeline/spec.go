@@ -33,6 +33,28 @@ type Spec struct {
 	Steps []StepConfig `yaml:"steps"`
 	// Sink, when set, is the topic the pipeline writes its output to.
 	Sink *SinkConfig `yaml:"sink"`
+	// SchemaRegistry is the registry of the avro, protobuf and
+	// json_schema formats. Required when a source, table or sink uses
+	// one of them.
+	SchemaRegistry *SchemaRegistryConfig `yaml:"schema_registry"`
+}
+
+// SchemaRegistryConfig is the schema_registry section: a registry with
+// the Confluent API (Confluent's, Apicurio's /apis/ccompat/v7, Redpanda's,
+// Karapace).
+type SchemaRegistryConfig struct {
+	// URL is the registry's base URL, http:// or https://. Required.
+	URL string `yaml:"url"`
+	// Username and Password authenticate with HTTP basic auth (Confluent
+	// Cloud: the API key and secret); Token with a bearer token. Give
+	// them as ${VAR}s. At most one of the two.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	Token    string `yaml:"token"`
+	// TLS, when set and enabled, is used for an https URL.
+	TLS *TLSConfig `yaml:"tls"`
+	// Timeout bounds each request. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // KafkaConfig is the kafka section.
@@ -271,7 +293,8 @@ type TableConfig struct {
 	// its key's row, a tombstone (null value) deletes it. Compacted or not.
 	// Required.
 	Topic string `yaml:"topic"`
-	// Format is how row values are decoded: json (default) or raw.
+	// Format is how row values are decoded: json (default), raw, avro,
+	// protobuf or json_schema.
 	Format Format `yaml:"format"`
 	// Redis, instead of Topic, is a table the user keeps in Redis: read
 	// only, a row per key.
@@ -471,9 +494,35 @@ type SinkConfig struct {
 	// Partitioner is the old name of Router; random and roundrobin, its
 	// old values, now mean round-robin. Set one of the two.
 	Partitioner Partitioner `yaml:"partitioner"`
-	// Format is json (the event as a JSON object) or raw (the event's
-	// "value" field, a string or bytes, as is). Default json.
+	// Format is json (the event as a JSON object), raw (the event's
+	// "value" field, a string or bytes, as is), or avro, protobuf or
+	// json_schema (the Confluent wire format, with Schema). Default json.
 	Format Format `yaml:"format"`
+	// Schema is the schema an avro, protobuf or json_schema sink writes.
+	Schema *SinkSchemaConfig `yaml:"schema"`
+}
+
+// SinkSchemaConfig is sink.schema.
+type SinkSchemaConfig struct {
+	// File is the schema: an Avro schema (.avsc), a .proto file or a JSON
+	// Schema, relative to the pipeline file. Empty: the subject's latest
+	// registered version.
+	File string `yaml:"file"`
+	// Subject is the subject for every output topic. Default by
+	// Strategy.
+	Subject string `yaml:"subject"`
+	// Strategy names a topic's subject: topic_name ("<topic>-value", the
+	// default), record_name (the record's or message's full name) or
+	// topic_record_name ("<topic>-<full name>").
+	Strategy string `yaml:"strategy"`
+	// Register registers File under the subject when it is not there yet
+	// (the registry refuses it, failing the start-up, when it is
+	// incompatible with the subject's versions); false only looks it up.
+	// Default true.
+	Register *bool `yaml:"register"`
+	// Message is the Protobuf message to write, by name or full name.
+	// Default the file's first.
+	Message string `yaml:"message"`
 }
 
 // Balance is a consumer group assignment strategy.
@@ -498,9 +547,19 @@ type Format string
 const (
 	FormatJSON Format = "json" // a JSON object
 	FormatRaw  Format = "raw"  // bytes; the event is {"value": "<bytes as string>"}
+	// The Confluent wire format with a schema from schema_registry
+	// (package codec).
+	FormatAvro       Format = "avro"
+	FormatProtobuf   Format = "protobuf"
+	FormatJSONSchema Format = "json_schema"
 )
 
-func (Format) allowed() []string { return []string{"json", "raw"} }
+func (Format) allowed() []string { return []string{"json", "raw", "avro", "protobuf", "json_schema"} }
+
+// Registered reports whether f needs a schema registry.
+func (f Format) Registered() bool {
+	return f == FormatAvro || f == FormatProtobuf || f == FormatJSONSchema
+}
 
 // Start is where a group with no committed offset starts reading.
 type Start string

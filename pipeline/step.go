@@ -70,9 +70,15 @@ func (s *Step) Apply(v *Vars) (keep bool, err error) {
 
 // Decode decodes a record value per the source format: json gives the
 // object (see DecodeJSON); raw gives {"value": "<the bytes as a string>"}.
+//
+// The schema registry's formats (avro, protobuf, json_schema) are read by
+// the runtime (package codec), not here: they give an error.
 func (s *Source) Decode(value []byte) (map[string]any, error) {
 	if s.Format == FormatRaw {
 		return map[string]any{"value": string(value)}, nil
+	}
+	if s.Format.Registered() {
+		return nil, fmt.Errorf("format %s is decoded with its schema registry (package codec)", s.Format)
 	}
 	return DecodeJSON(value)
 }
@@ -117,7 +123,13 @@ func (s *Sink) KeyFor(v *Vars) (string, error) {
 
 // Encode encodes an event per the sink format: json is EncodeJSON; raw
 // writes the event's "value" field (a string or bytes) as is.
+//
+// The schema registry's formats are written by the runtime (package
+// codec): they give an error.
 func (s *Sink) Encode(event map[string]any) ([]byte, error) {
+	if s.Format.Registered() {
+		return nil, fmt.Errorf("format %s is encoded with its schema registry (package codec)", s.Format)
+	}
 	if s.Format != FormatRaw {
 		return EncodeJSON(event)
 	}

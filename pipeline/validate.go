@@ -197,6 +197,7 @@ func (c *checker) validate() {
 		c.output("dead_letter.topic", dl.Topic, dl.Router)
 	}
 	c.steps()
+	c.schemaRegistry()
 	if k := s.Sink; k != nil {
 		c.router(k)
 		switch {
@@ -378,6 +379,80 @@ func (c *checker) tls(path string, t *TLSConfig) {
 }
 
 func (c *checker) source() { c.checkInput("source", &c.spec.Source) }
+
+// schemaRegistry checks the schema_registry section and that every
+// format needing it has it, and sink.schema.
+func (c *checker) schemaRegistry() {
+	s := c.spec
+	if r := s.SchemaRegistry; r != nil {
+		switch {
+		case r.URL == "":
+			c.missing("schema_registry.url")
+		case !strings.HasPrefix(r.URL, "http://") && !strings.HasPrefix(r.URL, "https://"):
+			c.fail("schema_registry.url", "%s: want an http:// or https:// URL", quoteValue("schema_registry.url", r.URL))
+		}
+		if r.Token != "" && (r.Username != "" || r.Password != "") {
+			c.fail("schema_registry.token", "set token or username and password, not both")
+		}
+		if (r.Username == "") != (r.Password == "") {
+			c.fail("schema_registry.password", "username and password go together: set both or neither")
+		}
+		c.tls("schema_registry.tls", r.TLS)
+		c.positive("schema_registry.timeout", &r.Timeout, 10*time.Second)
+	}
+	needs := func(path string, f Format) {
+		if f.Registered() && s.SchemaRegistry == nil {
+			c.fail(path, "%s needs a schema_registry section (its url)", f)
+		}
+	}
+	needs("source.format", s.Source.Format)
+	for i := range s.Tables {
+		if f := s.Tables[i].Format; f.Registered() {
+			c.fail(indexPath("tables", i)+".format", "%s: a table's rows are read as json or raw (the schema registry's formats are for the source, a join's inputs and the sink)", f)
+		}
+	}
+	for i := range s.Steps {
+		if j := s.Steps[i].Join; j != nil {
+			needs(indexPath("steps", i)+".join.with.format", j.With.Format)
+		}
+	}
+	k := s.Sink
+	if k == nil {
+		return
+	}
+	needs("sink.format", k.Format)
+	if k.Format.Registered() && len(k.Topics) > 1 && (k.Schema == nil || k.Schema.Subject == "" && k.Schema.Strategy != "record_name") {
+		c.fail("sink.topics", "a %s sink writing several topics writes one schema ID in every copy: give them one subject (sink.schema.subject, or sink.schema.strategy record_name)", k.Format)
+	}
+	if k.Schema == nil {
+		return
+	}
+	if !k.Format.Registered() {
+		f := k.Format
+		if f == "" {
+			f = FormatJSON
+		}
+		c.fail("sink.schema", "is for a sink whose format is avro, protobuf or json_schema (this one's is %s)", f)
+		return
+	}
+	switch k.Schema.Strategy {
+	case "":
+		k.Schema.Strategy = "topic_name"
+	case "topic_name", "record_name", "topic_record_name":
+	default:
+		c.fail("sink.schema.strategy", "%s: want topic_name, record_name or topic_record_name", quoteValue("sink.schema.strategy", k.Schema.Strategy))
+	}
+	if k.Schema.Strategy != "topic_name" && k.Schema.File == "" && k.Schema.Subject == "" {
+		c.fail("sink.schema.strategy", "%s names the subject by the schema: give sink.schema.file", k.Schema.Strategy)
+	}
+	if k.Schema.Register == nil {
+		on := true
+		k.Schema.Register = &on
+	}
+	if k.Schema.Message != "" && k.Format != FormatProtobuf {
+		c.fail("sink.schema.message", "is for a protobuf sink")
+	}
+}
 
 // checkInput checks a source section at path: the pipeline's source, or
 // a join's other input.

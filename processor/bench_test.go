@@ -152,7 +152,7 @@ func BenchmarkTaskDecode(b *testing.B) {
 	forBatches(b, src, func(msgs []*sarama.ConsumerMessage) {
 		for _, m := range msgs {
 			var r Record
-			if _, err := t.decode(&r, m); err != nil {
+			if _, err := t.decode(context.Background(), &r, m); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -203,7 +203,7 @@ func BenchmarkWindowUpdate(b *testing.B) {
 		recs = recs[:0]
 		for _, m := range src.batch(n) {
 			r := new(Record)
-			if _, err := t.decode(r, m); err != nil {
+			if _, err := t.decode(context.Background(), r, m); err != nil {
 				b.Fatal(err)
 			}
 			t.last = m.Offset
@@ -292,7 +292,7 @@ func BenchmarkSink(b *testing.B) {
 		recs := make([]*Record, 0, n)
 		for _, m := range src.batch(n) {
 			r := new(Record)
-			if _, err := t.decode(r, m); err != nil {
+			if _, err := t.decode(context.Background(), r, m); err != nil {
 				b.Fatal(err)
 			}
 			recs = append(recs, r)
@@ -306,7 +306,9 @@ func BenchmarkSink(b *testing.B) {
 		clear(t.out)
 		t.out, t.emitted = t.out[:0], t.emitted[:0]
 		b.StartTimer()
-		t.sink(recs)
+		if err := t.sink(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
 		done += n
 	}
 }

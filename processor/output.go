@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -71,10 +73,13 @@ func hashID(b []byte) string {
 // key as bytes is never copied again by the partitioner or the record
 // encoder (a StringEncoder is, on every Encode). The slabs live until the
 // flush has produced the messages; nothing writes to them after sink.
-func (t *task) sink(recs []*Record) {
+//
+// An error ends the batch: only when the schema registry of a registry
+// format did not answer until the claim ended.
+func (t *task) sink(ctx context.Context, recs []*Record) error {
 	sk := t.w.p.Sink
 	if sk == nil || len(recs) == 0 {
-		return
+		return nil
 	}
 	var nth map[string]int
 	msgs := make([]sarama.ProducerMessage, len(recs))
@@ -96,8 +101,11 @@ func (t *task) sink(recs []*Record) {
 			}
 			key = k
 		}
-		val, err := sk.Encode(r.Event)
+		val, err := t.encodeValue(ctx, sk, r.Event)
 		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, errFenced) || errors.Is(err, errPermanent) {
+				return err
+			}
 			t.poison(r, "sink.encode", err)
 			continue
 		}
@@ -152,6 +160,7 @@ func (t *task) sink(recs []*Record) {
 			t.emitted = append(t.emitted, nil)
 		}
 	}
+	return nil
 }
 
 // poison handles an event that failed at step: it goes to the dead-letter

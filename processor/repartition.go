@@ -253,7 +253,7 @@ func (u *upstream) decode(b []byte) error {
 
 // decodeInternal turns a record of an internal topic into rec: the event,
 // the key it was routed by, its event ID and time from the headers.
-func (t *task) decodeInternal(rec *Record, m *sarama.ConsumerMessage) (string, error) {
+func (t *task) decodeInternal(_ context.Context, rec *Record, m *sarama.ConsumerMessage) (string, error) {
 	*rec = Record{
 		Key: string(m.Key), Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		Timestamp: m.Timestamp, Time: m.Timestamp, raw: m.Value, srcKey: m.Key,

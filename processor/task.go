@@ -624,7 +624,7 @@ func (t *task) retry(ctx context.Context, what string, f func(context.Context) e
 	defer t.paused.Store(nil)
 	for attempt := 0; ; attempt++ {
 		octx, cancel := context.WithTimeout(ctx, t.w.o.opTimeout)
-		if what != "produce" {
+		if what != "produce" && what != whatRegistry {
 			t.w.stats.storeCalls.Add(1)
 		}
 		err := f(octx)
@@ -652,7 +652,7 @@ func (t *task) retry(ctx context.Context, what string, f func(context.Context) e
 		}
 		if what == "produce" {
 			t.w.stats.produceErrs.Add(1)
-		} else {
+		} else if what != whatRegistry {
 			t.w.stats.storeErrs.Add(1)
 		}
 		if attempt == 0 {
@@ -708,8 +708,11 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 			continue
 		}
 		rec := &slab[i]
-		step, err := decode(rec, m)
+		step, err := decode(ctx, rec, m)
 		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, errFenced) || errors.Is(err, errPermanent) {
+				return err // paused on the registry until the claim ended: not the event's fault
+			}
 			t.poison(rec, step, err)
 			continue
 		}
@@ -742,7 +745,9 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 		recs = append(out, fired...)
 	}
 	if t.stage.Repartition == nil {
-		t.sink(recs)
+		if err := t.sink(ctx, recs); err != nil {
+			return err
+		}
 	}
 	t.markWatermark()
 	t.wmNow.Store(t.wm.Current())
@@ -796,7 +801,7 @@ func (t *task) advance(recs []*Record) {
 
 // decode turns a message into rec: value, event ID, event time. On error
 // it returns the step that failed; rec then holds what was decoded.
-func (t *task) decode(rec *Record, m *sarama.ConsumerMessage) (string, error) {
+func (t *task) decode(ctx context.Context, rec *Record, m *sarama.ConsumerMessage) (string, error) {
 	*rec = Record{
 		Key: string(m.Key), Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		Timestamp: m.Timestamp, Time: m.Timestamp, raw: m.Value, srcKey: m.Key,
@@ -813,7 +818,7 @@ func (t *task) decode(rec *Record, m *sarama.ConsumerMessage) (string, error) {
 		}
 	}
 	src := t.src
-	ev, err := src.Decode(m.Value)
+	ev, err := t.decodeValue(ctx, src, m.Value)
 	if err != nil {
 		rec.ID = dedup.DefaultID(rec.Topic, rec.Partition, rec.Offset, rec.Headers)
 		return "decode", err

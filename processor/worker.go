@@ -54,6 +54,9 @@ type Worker struct {
 	// set by New when WithStore gave it, by Run when it opened the
 	// pipeline's.
 	store atomic.Pointer[statedb.Store]
+	// codecs reads and writes the schema registry's formats; nil when
+	// the pipeline uses none.
+	codecs *valueCodecs
 }
 
 // New checks the options against the pipeline and returns a Worker. It
@@ -78,6 +81,10 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 	if _, err := buildOps(p, o.factories); err != nil {
 		return nil, err
 	}
+	codecs, err := newValueCodecs(p)
+	if err != nil {
+		return nil, err
+	}
 	for i, tb := range p.Tables {
 		if tb.External != nil && o.tables[tb.Name] == nil {
 			return nil, fmt.Errorf("processor: tables[%d] (%s) is kept in redis or sql: give its source with WithTableSource", i, tb.Name)
@@ -94,11 +101,12 @@ func New(p *pipeline.Pipeline, opts ...Option) (*Worker, error) {
 		o.instanceID = p.Spec.Kafka.InstanceID
 	}
 	w := &Worker{
-		p:     p,
-		o:     o,
-		log:   o.log.With(zap.String("pipeline", p.Spec.Name)),
-		group: group,
-		tasks: map[statedb.Partition]*task{},
+		p:      p,
+		o:      o,
+		codecs: codecs,
+		log:    o.log.With(zap.String("pipeline", p.Spec.Name)),
+		group:  group,
+		tasks:  map[statedb.Partition]*task{},
 
 		stages: p.Stages(),
 
@@ -244,6 +252,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	if err := w.createInternal(client); err != nil {
+		return err
+	}
+	if err := w.codecs.prepare(ctx, w.p, w.log); err != nil {
 		return err
 	}
 	w.client.Store(&client)
