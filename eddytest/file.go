@@ -35,9 +35,13 @@ type File struct {
 	// Env gives environment variables for the pipelines' ${VAR}s (env:),
 	// over the process's: a test needs no value for what it replaces (a
 	// state backend's DSN), and should not depend on the shell's.
-	Env   map[string]string
-	Cases []*Case
-	doc   yaml.Node
+	Env map[string]string
+	// Schemas holds, per topic read as avro, protobuf or json_schema,
+	// the schema its events (given as JSON) are encoded with (schemas:
+	// topic: file, resolved against the test file's folder).
+	Schemas map[string]string
+	Cases   []*Case
+	doc     yaml.Node
 }
 
 // Case is one test of a file.
@@ -82,6 +86,7 @@ type fileSpec struct {
 	Pipeline  string            `yaml:"pipeline"`
 	Pipelines []string          `yaml:"pipelines"`
 	Env       map[string]string `yaml:"env"`
+	Schemas   map[string]string `yaml:"schemas"`
 	Tests     []caseSpec        `yaml:"tests"`
 }
 
@@ -131,6 +136,19 @@ func ParseFile(path string, data []byte) (*File, error) {
 	}
 	f.Env = spec.Env
 	dir := filepath.Dir(path)
+	for topic, file := range spec.Schemas {
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(dir, file)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s: schemas: %s: %w", path, topic, err)
+		}
+		if f.Schemas == nil {
+			f.Schemas = map[string]string{}
+		}
+		f.Schemas[topic] = string(b)
+	}
 	switch {
 	case spec.Pipeline != "" && len(spec.Pipelines) > 0:
 		return nil, fmt.Errorf("%s: pipeline and pipelines do not go together", path)
@@ -354,7 +372,7 @@ func ParseRecord(b []byte) (Event, error) {
 
 // fieldsOf names the fields of each part of a test file, for errors.
 var fieldsOf = map[string]string{
-	"fileSpec":   "pipeline, pipelines, tests",
+	"fileSpec":   "pipeline, pipelines, env, schemas, tests",
 	"caseSpec":   "name, partitions, end_of_input, tables, input, output, dead_letters, late, counts",
 	"recordSpec": "topic, partition, key, value, time, headers, error",
 }
@@ -496,7 +514,7 @@ func (f *File) runCase(ctx context.Context, c *Case, cfg FileConfig) *CaseResult
 	}
 	opts = append(opts, tableOpts...)
 	events = append(events, c.Input...)
-	res.Result, res.Err = Run(ctx, ps, events, Config{Partitions: c.Partitions, Logger: cfg.Logger, Options: opts}, c.KeepOpen)
+	res.Result, res.Err = Run(ctx, ps, events, Config{Partitions: c.Partitions, Logger: cfg.Logger, Options: opts, Schemas: f.Schemas}, c.KeepOpen)
 	if res.Err == nil {
 		res.Diff = compare(c, res.Result)
 	}

@@ -42,6 +42,11 @@ type Config struct {
 	// StageOptions, when set, gives more options for the worker of
 	// pipelines[i] (an output hook on the last stage of a cascade).
 	StageOptions func(i int, p *pipeline.Pipeline) []processor.Option
+	// Schemas gives, per input topic read as avro, protobuf or
+	// json_schema, the schema (its text) that events sent as JSON are
+	// encoded with. Such pipelines use an in-process registry instead of
+	// their schema_registry, and Read decodes such outputs to JSON.
+	Schemas map[string]string
 }
 
 // Stage is one pipeline of a run, with its own memory store and worker.
@@ -66,6 +71,7 @@ type Runner struct {
 	admin    sarama.ClusterAdmin
 	prod     sarama.SyncProducer
 	stages   []*Stage
+	registry *registry // nil unless a pipeline uses a registry format
 	cancel   context.CancelFunc
 	parts    int32
 	lastTime time.Time // the time of events that give none
@@ -118,6 +124,14 @@ func Start(ctx context.Context, pipelines []*pipeline.Pipeline, cfg Config) (*Ru
 		r.stages = append(r.stages, &Stage{Pipeline: p, Store: memory.New(), done: make(chan error, 1)})
 	}
 	var err error
+	if r.registry, err = newRegistry(pipelines, cfg.Schemas); err != nil {
+		return nil, fmt.Errorf("eddytest: embedded schema registry: %w", err)
+	}
+	if r.registry != nil {
+		for _, s := range r.stages {
+			s.Pipeline = r.registry.pipeline(s.Pipeline)
+		}
+	}
 	if r.cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(r.parts, r.Topics()...)); err != nil {
 		return nil, fmt.Errorf("eddytest: embedded broker: %w", err)
 	}
@@ -316,7 +330,11 @@ func (r *Runner) message(ev Event) (*sarama.ProducerMessage, error) {
 		m.Key = sarama.StringEncoder(ev.Key)
 	}
 	if ev.Value != nil {
-		m.Value = sarama.ByteEncoder(ev.Value)
+		v, err := r.registry.encode(topic, ev.Value)
+		if err != nil {
+			return nil, err
+		}
+		m.Value = sarama.ByteEncoder(v)
 	}
 	switch {
 	case !ev.Time.IsZero():
@@ -515,7 +533,9 @@ func (r *Runner) readTopic(topic string, deadline time.Time) ([]Record, error) {
 			return nil, fmt.Errorf("eddytest: %w", err)
 		}
 		for _, m := range msgs {
-			out = append(out, recordOf(m))
+			rec := recordOf(m)
+			r.registry.decode(&rec)
+			out = append(out, rec)
 		}
 	}
 	return out, nil
@@ -596,6 +616,7 @@ func (r *Runner) Close() error {
 	if r.cluster != nil {
 		r.cluster.Close()
 	}
+	r.registry.close()
 	return errors.Join(errs...)
 }
 

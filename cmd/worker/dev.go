@@ -40,11 +40,12 @@ type devOptions struct {
 	printRate  int
 	level      string
 	httpAddr   string
-	query      bool   // -query: the state query endpoints on -http
-	input      string // -input: a file of events, "-" for stdin
-	key        string // -key: CEL over the event giving its key
-	records    bool   // -records: each input line is a record, not an event
-	topic      string // -topic: where the input's events go
+	query      bool     // -query: the state query endpoints on -http
+	input      string   // -input: a file of events, "-" for stdin
+	key        string   // -key: CEL over the event giving its key
+	records    bool     // -records: each input line is a record, not an event
+	topic      string   // -topic: where the input's events go
+	schemas    []string // -schema [topic=]file: what -input's events are encoded with
 
 	// onProduce, when set, is called with every generated event as it is
 	// handed to the producer, from the generator's goroutine (tests).
@@ -80,11 +81,12 @@ func parseDev(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.StringVar(&o.key, "key", "", "with -input: CEL expression over event giving each record's key, e.g. event.user (default: no key)")
 	fs.BoolVar(&o.records, "records", false, `with -input: each line is a record, {"key": ..., "value": {...}, "time": ..., "topic": ..., "partition": ...} (the input of worker test), not an event`)
 	fs.StringVar(&o.topic, "topic", "", "with -input: the topic the events go to (default: the first pipeline's first source topic)")
+	fs.Var((*fileList)(&o.schemas), "schema", "with -input, for a topic read as avro, protobuf or json_schema: [topic=]file, the schema (.avsc, .proto, JSON Schema) its events, given as JSON, are encoded with (default topic: -topic's); repeat it for several topics. An in-process schema registry stands in for the pipeline's")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
-	if o.input == "" && (o.key != "" || o.records || o.topic != "") {
-		fmt.Fprintln(stderr, "worker dev: -key, -records and -topic go with -input")
+	if o.input == "" && (o.key != "" || o.records || o.topic != "" || len(o.schemas) > 0) {
+		fmt.Fprintln(stderr, "worker dev: -key, -records, -topic and -schema go with -input")
 		return nil, errUsage
 	}
 	if o.input != "" && (o.generator != "" || o.events != 0) {
@@ -252,8 +254,12 @@ func dev(ctx context.Context, o *devOptions, stdout io.Writer, log *zap.Logger) 
 			stageOpts[i] = append(stageOpts[i], processor.WithTableSource(name, src))
 		}
 	}
+	schemas, err := devSchemas(o, ps)
+	if err != nil {
+		return err
+	}
 	r, err := eddytest.Start(ctx, ps, eddytest.Config{
-		Partitions: o.partitions, Live: true, Logger: log,
+		Partitions: o.partitions, Live: true, Logger: log, Schemas: schemas,
 		StageOptions: func(i int, _ *pipeline.Pipeline) []processor.Option { return stageOpts[i] },
 	})
 	if err != nil {
@@ -479,4 +485,28 @@ func progress(ctx context.Context, w io.Writer, stages []*devStage, pr *printer,
 			}
 		}
 	}
+}
+
+// devSchemas reads -schema's files: per topic, the schema its input
+// events are encoded with.
+func devSchemas(o *devOptions, ps []*pipeline.Pipeline) (map[string]string, error) {
+	if len(o.schemas) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, s := range o.schemas {
+		topic, file, ok := strings.Cut(s, "=")
+		if !ok {
+			topic, file = o.topic, s
+			if topic == "" {
+				topic = ps[0].Source.Topics[0]
+			}
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("-schema: %w", err)
+		}
+		out[topic] = string(b)
+	}
+	return out, nil
 }
