@@ -37,7 +37,7 @@ const orderAvro = `{"type":"record","name":"Order","namespace":"shop","fields":[
  {"name":"paid","type":"boolean","default":false}
 ]}`
 
-func newRegistry(t *testing.T) (*srfake.Registry, *Registry) {
+func newRegistry(t testing.TB) (*srfake.Registry, *Registry) {
 	t.Helper()
 	fake := srfake.New()
 	t.Cleanup(fake.Close)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/eddy-streams/eddy/pipeline"
 )
+
+// readers are Avro readers to reuse (Reset does not clear Error).
+var readers = sync.Pool{New: func() any { return avro.NewReader(nil, 0) }}
 
 // maxIndexes bounds a Protobuf record's message indexes.
 const maxIndexes = 64
@@ -58,14 +62,18 @@ func (d *Decoder) Decode(ctx context.Context, value []byte) (map[string]any, err
 	fail := func(err error) (map[string]any, error) { return nil, &Error{SchemaID: id, Err: err} }
 	switch d.format {
 	case Avro:
-		// A Reader of its own, not avro.Unmarshal, which takes a
-		// payload that ends early for a complete one.
-		var v any
-		r := avro.NewReader(nil, 0).Reset(payload)
-		if r.ReadVal(s.avro, &v); r.Error != nil {
-			return fail(fmt.Errorf("decode avro: %w", r.Error))
+		// A Reader of its own (not avro.Unmarshal, which takes a payload
+		// that ends early for a complete one).
+		r := readers.Get().(*avro.Reader)
+		r.Reset(payload)
+		r.Error = nil
+		ev := readAvro(r, s.avro)
+		err := r.Error
+		r.Reset(nil)
+		readers.Put(r)
+		if err != nil {
+			return fail(fmt.Errorf("decode avro: %w", err))
 		}
-		ev := fromAvro(s.avro, v)
 		if m, ok := ev.(map[string]any); ok {
 			return m, nil
 		}
