@@ -416,8 +416,8 @@
 //	  timeout: 10s                  # per request (default)
 //
 // The formats avro, protobuf and json_schema (of the source, a join's
-// other input and the sink; tables read json or raw) use a registry with
-// the Confluent API, see package codec. A record's schema is fetched by
+// other input, a table and the sink) use a registry with the Confluent
+// API, see package codec; a table's rows are kept in the store as JSON. A record's schema is fetched by
 // its ID once and cached. A record that is not in the wire format, names
 // an ID the registry does not know, or does not decode is a poison event
 // whose error names the schema ID; a registry that does not answer pauses

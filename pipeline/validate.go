@@ -407,9 +407,7 @@ func (c *checker) schemaRegistry() {
 	}
 	needs("source.format", s.Source.Format)
 	for i := range s.Tables {
-		if f := s.Tables[i].Format; f.Registered() {
-			c.fail(indexPath("tables", i)+".format", "%s: a table's rows are read as json or raw (the schema registry's formats are for the source, a join's inputs and the sink)", f)
-		}
+		needs(indexPath("tables", i)+".format", s.Tables[i].Format)
 	}
 	for i := range s.Steps {
 		if j := s.Steps[i].Join; j != nil {

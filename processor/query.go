@@ -302,8 +302,7 @@ func (r *StateReader) Row(ctx context.Context, table, key string) (map[string]an
 	if !ok {
 		return nil, fmt.Errorf("%w: table %s has no row %q", ErrNotFound, table, key)
 	}
-	src := pipeline.Source{Format: t.Format}
-	row, err := src.Decode(raw)
+	row, err := decodeRow(t, raw)
 	if err != nil {
 		return nil, fmt.Errorf("processor: the row %q of table %s: %w", key, table, err)
 	}

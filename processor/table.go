@@ -62,9 +62,19 @@ func (o *tableOp) process(_ context.Context, c *opCtx, in []*Record) ([]*Record,
 			continue
 		}
 		k := c.state.key(string(r.srcKey))
-		if r.tombstone {
+		switch {
+		case r.tombstone:
 			c.state.del(k)
-		} else {
+		case o.t.Format.Registered():
+			// A row of a schema registry's format is kept as eddy's
+			// JSON: lookups and queries read it without the registry.
+			row, err := pipeline.EncodeJSON(r.Event)
+			if err != nil {
+				c.poison(r, o.name, err)
+				continue
+			}
+			c.state.put(k, row, 0)
+		default:
 			c.state.put(k, r.raw, 0)
 		}
 		c.countAtCommit(&c.stats().tableRows, 1)
@@ -144,7 +154,18 @@ func (o *lookupOp) process(ctx context.Context, c *opCtx, in []*Record) ([]*Reco
 
 // decode is a row's value as the table's format reads it.
 func (o *lookupOp) decode(raw []byte) (map[string]any, error) {
-	src := pipeline.Source{Format: o.l.Table.Format}
+	return decodeRow(o.l.Table, raw)
+}
+
+// decodeRow decodes a table's row as the store keeps it: as the table's
+// format reads it, or JSON for a schema registry's format (see
+// tableOp.process).
+func decodeRow(t *pipeline.Table, raw []byte) (map[string]any, error) {
+	f := t.Format
+	if f.Registered() {
+		f = pipeline.FormatJSON
+	}
+	src := pipeline.Source{Format: f}
 	return src.Decode(raw)
 }
 
