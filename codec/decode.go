@@ -8,8 +8,6 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/eddy-streams/eddy/pipeline"
 )
@@ -87,11 +85,11 @@ func (d *Decoder) Decode(ctx context.Context, value []byte) (map[string]any, err
 		if err != nil {
 			return fail(err)
 		}
-		m := dynamicpb.NewMessage(md)
-		if err := proto.Unmarshal(rest, m); err != nil {
+		ev, err := readProto(md, rest)
+		if err != nil {
 			return fail(fmt.Errorf("decode protobuf %s: %w", md.FullName(), err))
 		}
-		return fromProto(m), nil
+		return ev, nil
 	case JSONSchema:
 		ev, err := pipeline.DecodeJSON(payload)
 		if err != nil {
