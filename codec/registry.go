@@ -3,6 +3,7 @@ package codec
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +14,18 @@ import (
 	"github.com/bufbuild/protocompile"
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	// The well-known types, for schemas registered as descriptors.
+	_ "google.golang.org/protobuf/types/known/anypb"
+	_ "google.golang.org/protobuf/types/known/durationpb"
+	_ "google.golang.org/protobuf/types/known/emptypb"
+	_ "google.golang.org/protobuf/types/known/structpb"
+	_ "google.golang.org/protobuf/types/known/timestamppb"
+	_ "google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // Config is how to reach a registry.
@@ -248,7 +260,26 @@ func compileProto(ctx context.Context, text string, files map[string]string) (pr
 	}
 	out, err := c.Compile(ctx, mainProto)
 	if err != nil {
+		// Confluent's serializers may register a schema as a base64
+		// FileDescriptorProto rather than .proto text.
+		if fd, derr := descriptorProto(text); derr == nil {
+			return fd, nil
+		}
 		return nil, fmt.Errorf("parse protobuf schema: %w", err)
 	}
 	return out[0], nil
+}
+
+// descriptorProto reads a schema registered as a base64-encoded
+// FileDescriptorProto whose imports are well-known types.
+func descriptorProto(text string) (protoreflect.FileDescriptor, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
+	if err != nil {
+		return nil, err
+	}
+	var fdp descriptorpb.FileDescriptorProto
+	if err := proto.Unmarshal(b, &fdp); err != nil {
+		return nil, err
+	}
+	return protodesc.NewFile(&fdp, protoregistry.GlobalFiles)
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Starts and stops the real services eddy's integration tests run against:
 # Apache Kafka (single-node KRaft, jars from Maven Central), Redis and
-# MariaDB (Debian packages), all on loopback.
+# MariaDB (Debian packages), a schema registry (Apicurio Registry, built
+# from Maven Central), all on loopback; and a Python with Confluent's
+# client and serializers (confluent-kafka, from PyPI) for the tests that
+# check eddy's wire format against them.
 #
 #   scripts/services.sh up      start what is not running (idempotent)
 #   scripts/services.sh down    stop what `up` started, by pid file
@@ -30,6 +33,9 @@
 #                        Redis and MariaDB ports (default 6379, 3306); point
 #                        the tests at them with EDDY_REDIS_ADDR and
 #                        EDDY_MYSQL_DSN
+#   EDDY_REGISTRY_PORT   the registry's port (default 8081; its Confluent API
+#                        at /apis/ccompat/v7); point the tests at another
+#                        registry with EDDY_REGISTRY_URL
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,6 +49,8 @@ KAFKA_SASL_PORT=${EDDY_KAFKA_SASL_PORT:-9094}
 KAFKA_SSL_PORT=${EDDY_KAFKA_SSL_PORT:-9095}
 REDIS_PORT=${EDDY_REDIS_PORT:-6379}
 MYSQL_PORT=${EDDY_MYSQL_PORT:-3306}
+REGISTRY_PORT=${EDDY_REGISTRY_PORT:-8081}
+CONFLUENT_KAFKA_VERSION=2.16.1
 
 log() { printf 'services: %s\n' "$*"; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -372,15 +380,98 @@ mysql_check() {
 
 # ---------------------------------------------------------------- main
 
+# ---------------------------------------------------------------- registry
+
+# registry_up builds Apicurio Registry 2.4.2.Final once (scripts/registry:
+# the app's jar re-augmented by Quarkus; see its pom.xml for what Maven
+# Central lacks and how it is got around) and runs it in memory on
+# loopback. It is rebuilt only when scripts/registry changes.
+registry_up() {
+	local dir=$D/registry
+	local pidfile=$dir/registry.pid logfile=$dir/registry.log
+	mkdir -p "$dir"
+	if alive "$pidfile" eddy-test-registry; then
+		log "registry: already running, ours (pid $(<"$pidfile"))"
+		return 0
+	fi
+	rm -f "$pidfile"
+	if answers 127.0.0.1 "$REGISTRY_PORT"; then
+		log "registry: 127.0.0.1:$REGISTRY_PORT answers but is not ours; using it as it is"
+		return 0
+	fi
+	need_java
+	command -v curl >/dev/null || apt_install curl
+	local sum
+	sum=$(cat "$ROOT"/scripts/registry/pom.xml "$ROOT"/scripts/registry/config-index-deployment.pom \
+		"$ROOT"/scripts/registry/src/main/resources/application.properties | sha256sum | cut -c1-16)
+	local build=$dir/build
+	if [[ $(cat "$build/.complete" 2>/dev/null) != "$sum" ]]; then
+		log "registry: building Apicurio Registry 2.4.2.Final from Maven Central (first run: ~230 MB into ~/.m2, ~1 min)"
+		rm -rf "$build"
+		mkdir -p "$build"
+		cp -r "$ROOT"/scripts/registry/. "$build/"
+		local dep=io.apicurio:apicurio-common-app-components-config-index-deployment
+		if ! { mvn -B -q dependency:copy -Dartifact="$dep:0.1.10.Final" -DoutputDirectory="$build/dep" &&
+			mvn -B -q install:install-file -DpomFile="$build/config-index-deployment.pom" \
+				-Dfile="$build/dep/apicurio-common-app-components-config-index-deployment-0.1.10.Final.jar" &&
+			mvn -B -q -f "$build/pom.xml" package -DskipTests; } >"$dir/build.log" 2>&1; then
+			tail -n 30 "$dir/build.log" >&2
+			die "registry: the Maven build failed (log: $dir/build.log)"
+		fi
+		echo "$sum" >"$build/.complete"
+	fi
+	local jar
+	jar=$(ls "$build"/target/*-runner.jar)
+	log "registry: starting Apicurio Registry on 127.0.0.1:$REGISTRY_PORT (in memory), log $logfile"
+	spawn "$pidfile" "$logfile" java -Xmx256m -XX:+UseSerialGC -Dquarkus.http.host=127.0.0.1 \
+		-Dquarkus.http.port="$REGISTRY_PORT" -jar "$jar"
+	local i
+	for ((i = 0; i < 240; i++)); do
+		if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects") == 200 ]]; then
+			return 0
+		fi
+		if ! alive "$pidfile" eddy-test-registry; then
+			tail -n 40 "$logfile" >&2 || true
+			die "registry exited before answering (log: $logfile)"
+		fi
+		sleep 0.25
+	done
+	tail -n 40 "$logfile" >&2 || true
+	die "registry did not answer within 60s (log: $logfile)"
+}
+
+# py_up makes a Python venv with Confluent's client and serializers
+# (integration/confluent/confluent.py uses it), once.
+py_up() {
+	local py=$D/py/bin/python
+	if [[ -x $py ]] && "$py" -c "import confluent_kafka, fastavro, grpc_tools; assert confluent_kafka.__version__ == '$CONFLUENT_KAFKA_VERSION'" 2>/dev/null; then
+		log "python: $D/py has confluent-kafka $CONFLUENT_KAFKA_VERSION"
+		return 0
+	fi
+	command -v python3 >/dev/null || apt_install python3 python3-venv
+	python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+	log "python: installing confluent-kafka $CONFLUENT_KAFKA_VERSION (avro, protobuf, schemaregistry) and grpcio-tools into $D/py"
+	rm -rf "$D/py"
+	if ! { python3 -m venv "$D/py" &&
+		"$D/py/bin/pip" install -q --disable-pip-version-check \
+			"confluent-kafka[avro,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION" grpcio-tools; } >"$D/pip.log" 2>&1; then
+		tail -n 30 "$D/pip.log" >&2
+		die "python: pip failed (log: $D/pip.log)"
+	fi
+}
+
 up() {
 	local t0=$SECONDS
 	redis_up
 	mysql_up
 	kafka_up
-	log "ready in $((SECONDS - t0))s: kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT), redis 127.0.0.1:$REDIS_PORT, mariadb eddy:eddy@tcp(127.0.0.1:$MYSQL_PORT)/eddy (state in $D)"
+	registry_up
+	py_up
+	log "ready in $((SECONDS - t0))s: kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT), redis 127.0.0.1:$REDIS_PORT, mariadb eddy:eddy@tcp(127.0.0.1:$MYSQL_PORT)/eddy, registry http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7, python $D/py (state in $D)"
 }
 
 down() {
+	stop registry "$D/registry/registry.pid" eddy-test-registry
 	stop kafka "$D/kafka/kafka.pid" kafka.Kafka
 	stop mariadb "$D/mariadb/mariadb.pid" mariadbd
 	stop redis "$D/redis/redis.pid" redis-server
@@ -404,6 +495,7 @@ kafka-sasl_ssl $KAFKA_SASL_PORT kafka/kafka.pid kafka.Kafka
 kafka-ssl $KAFKA_SSL_PORT kafka/kafka.pid kafka.Kafka
 redis $REDIS_PORT redis/redis.pid redis-server
 mariadb $MYSQL_PORT mariadb/mariadb.pid mariadbd
+registry $REGISTRY_PORT registry/registry.pid eddy-test-registry
 EOF
 }
 

@@ -18,6 +18,9 @@ const (
 	KafkaImage = "apache/kafka:3.9.1"
 	RedisImage = "redis:7"
 	MySQLImage = "mariadb:11"
+	// RegistryImage is Apicurio Registry (in memory), as make services
+	// runs it.
+	RegistryImage = "quay.io/apicurio/apicurio-registry-mem:2.4.2.Final"
 )
 
 // containerStartTimeout bounds pulling and starting one container.
@@ -38,7 +41,7 @@ type containers struct {
 	docker   sync.Once
 	dockerOK bool
 
-	kafkaC, redisC, mysqlC started
+	kafkaC, redisC, mysqlC, registryC started
 }
 
 var shared containers
@@ -113,6 +116,24 @@ func (c *containers) redis(t testing.TB) string {
 			return "", fmt.Errorf("run %s: %w", RedisImage, err)
 		}
 		return ctr.PortEndpoint(ctx, "6379/tcp", "")
+	})
+}
+
+func (c *containers) registry(t testing.TB) string {
+	t.Helper()
+	return c.registryC.get(t, "Apicurio Registry", func(ctx context.Context) (string, error) {
+		ctr, err := testcontainers.Run(ctx, RegistryImage,
+			testcontainers.WithExposedPorts("8080/tcp"),
+			testcontainers.WithWaitStrategy(wait.ForHTTP("/apis/ccompat/v7/subjects").WithPort("8080/tcp")),
+		)
+		if err != nil {
+			return "", fmt.Errorf("run %s: %w", RegistryImage, err)
+		}
+		addr, err := ctr.PortEndpoint(ctx, "8080/tcp", "")
+		if err != nil {
+			return "", err
+		}
+		return "http://" + addr + "/apis/ccompat/v7", nil
 	})
 }
 

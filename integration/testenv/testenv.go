@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,9 @@ const (
 	DefaultKafka = "127.0.0.1:9092"
 	DefaultRedis = "127.0.0.1:6379"
 	DefaultMySQL = "eddy:eddy@tcp(127.0.0.1:3306)/eddy"
+	// DefaultRegistry is the Confluent API of the Apicurio Registry that
+	// make services runs.
+	DefaultRegistry = "http://127.0.0.1:8081/apis/ccompat/v7"
 )
 
 // Environment variables that point the tests at other services.
@@ -23,6 +27,10 @@ const (
 	EnvRedisAddr      = "EDDY_REDIS_ADDR"
 	EnvMySQLDSN       = "EDDY_MYSQL_DSN"
 	EnvTestcontainers = "EDDY_TESTCONTAINERS"
+	EnvRegistryURL    = "EDDY_REGISTRY_URL"
+	// EnvConfluentPython is the Python with Confluent's client
+	// (confluent-kafka) that make services installs.
+	EnvConfluentPython = "EDDY_CONFLUENT_PYTHON"
 )
 
 // Unique returns a short random name with the given prefix, for topics,
@@ -57,6 +65,38 @@ func RedisAddr(t testing.TB) string {
 	}
 	local(t, DefaultRedis, "Redis", EnvRedisAddr)
 	return DefaultRedis
+}
+
+// RegistryURL returns the URL of the Confluent API of a real schema
+// registry (Apicurio's, from make services).
+func RegistryURL(t testing.TB) string {
+	t.Helper()
+	if v := os.Getenv(EnvRegistryURL); v != "" {
+		return v
+	}
+	if c := containersFor(t); c != nil {
+		return c.registry(t)
+	}
+	local(t, "127.0.0.1:8081", "The schema registry", EnvRegistryURL)
+	return DefaultRegistry
+}
+
+// ConfluentPython returns a Python that has Confluent's own client and
+// serializers (confluent-kafka), in the venv make services makes.
+func ConfluentPython(t testing.TB) string {
+	t.Helper()
+	if v := os.Getenv(EnvConfluentPython); v != "" {
+		return v
+	}
+	dir := os.Getenv(EnvServicesDir)
+	if dir == "" {
+		dir = "/tmp/eddy-services"
+	}
+	py := filepath.Join(dir, "py", "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		t.Fatalf("no Python with confluent-kafka at %s: run `make services` (or set %s)", py, EnvConfluentPython)
+	}
+	return py
 }
 
 // MySQLServerDSN returns a DSN of a real MySQL-compatible server (MariaDB
