@@ -96,12 +96,22 @@ func (t *task) decodeValue(ctx context.Context, src *pipeline.Source, value []by
 		return src.Decode(value)
 	}
 	d := t.w.codecs.dec[src.Format]
-	var (
-		ev  map[string]any
-		err error
-	)
-	try := func(ctx context.Context) error {
+	var ev map[string]any
+	err := t.untilRegistryAnswers(ctx, func(ctx context.Context) (err error) {
 		ev, err = d.Decode(ctx, value)
+		return err
+	})
+	return ev, err
+}
+
+// untilRegistryAnswers runs call, and again while its error matches
+// codec.ErrUnavailable, pausing the partition (t.retry); it returns
+// call's last error (the record's own fault, or nil), or t.retry's when
+// the claim ends first.
+func (t *task) untilRegistryAnswers(ctx context.Context, call func(context.Context) error) error {
+	var err error
+	try := func(ctx context.Context) error {
+		err = call(ctx)
 		if errors.Is(err, codec.ErrUnavailable) {
 			return err
 		}
@@ -109,10 +119,10 @@ func (t *task) decodeValue(ctx context.Context, src *pipeline.Source, value []by
 	}
 	if try(ctx) != nil {
 		if rerr := t.retry(ctx, whatRegistry, try); rerr != nil {
-			return nil, rerr
+			return rerr
 		}
 	}
-	return ev, err
+	return err
 }
 
 // encodeValue encodes an output for the sink's topic, pausing like
@@ -121,21 +131,10 @@ func (t *task) encodeValue(ctx context.Context, sk *pipeline.Sink, event map[str
 	if !sk.Format.Registered() {
 		return sk.Encode(event)
 	}
-	var (
-		b   []byte
-		err error
-	)
-	try := func(ctx context.Context) error {
+	var b []byte
+	err := t.untilRegistryAnswers(ctx, func(ctx context.Context) (err error) {
 		b, err = t.w.codecs.enc.Encode(ctx, sk.Topics[0], event)
-		if errors.Is(err, codec.ErrUnavailable) {
-			return err
-		}
-		return nil
-	}
-	if try(ctx) != nil {
-		if rerr := t.retry(ctx, whatRegistry, try); rerr != nil {
-			return nil, rerr
-		}
-	}
+		return err
+	})
 	return b, err
 }
