@@ -304,9 +304,12 @@ func (c *checker) expr(path, text string, offset int, want []types.Kind, desc st
 		c.errs.add(line, col, path, "%q: %v", display, err)
 		return nil
 	}
+	root := ast.NativeRep().Expr()
+	fields, all := eventRefs(root)
 	return &Expr{
 		Text: strings.TrimSpace(text), File: c.file, Line: line, Col: col, Field: path,
 		Type: t.String(), prg: prg, display: display,
+		fields: fields, allFields: all, fast: compileFast(root),
 	}
 }
 

@@ -104,6 +104,12 @@ type Expr struct {
 
 	prg     cel.Program
 	display string // Text with secrets redacted, for error messages
+
+	fields    []string // the top-level event fields it reads (eventRefs)
+	allFields bool     // it needs the whole event
+	// fast, when set, evaluates the expression without the interpreter
+	// where that gives CEL's result (see fast.go); prg does the rest.
+	fast fastNode
 }
 
 // eval runs the program on v.
@@ -130,6 +136,11 @@ func (e *Expr) wrongType(out ref.Val, want string) error {
 
 // Bool evaluates a boolean expression (a filter).
 func (e *Expr) Bool(v *Vars) (bool, error) {
+	if e.fast != nil {
+		if x, ok := e.fast.eval(v.Event); ok && x.k == fBool {
+			return x.i == 1, nil
+		}
+	}
 	out, err := e.eval(v)
 	if err != nil {
 		return false, err
@@ -143,6 +154,16 @@ func (e *Expr) Bool(v *Vars) (bool, error) {
 // String evaluates a string-valued expression (a key or an event id); int
 // and uint results are formatted in base 10.
 func (e *Expr) String(v *Vars) (string, error) {
+	if e.fast != nil {
+		if x, ok := e.fast.eval(v.Event); ok {
+			switch x.k {
+			case fString:
+				return x.s, nil
+			case fInt:
+				return strconv.FormatInt(x.i, 10), nil
+			}
+		}
+	}
 	out, err := e.eval(v)
 	if err != nil {
 		return "", err
@@ -161,6 +182,11 @@ func (e *Expr) String(v *Vars) (string, error) {
 // Time evaluates an event-time expression: a timestamp, or an int counted
 // in milliseconds since the Unix epoch. The result is in UTC.
 func (e *Expr) Time(v *Vars) (time.Time, error) {
+	if e.fast != nil {
+		if x, ok := e.fast.eval(v.Event); ok && x.k == fInt {
+			return time.UnixMilli(x.i).UTC(), nil
+		}
+	}
 	out, err := e.eval(v)
 	if err != nil {
 		return time.Time{}, err
@@ -181,6 +207,11 @@ func (e *Expr) Time(v *Vars) (time.Time, error) {
 // 10, bools as true/false). An optional yields its value, or nil when empty.
 // Lists and maps are fresh copies that share nothing with v.Event.
 func (e *Expr) Value(v *Vars) (any, error) {
+	if e.fast != nil {
+		if x, ok := e.fast.eval(v.Event); ok {
+			return x.native(), nil
+		}
+	}
 	out, err := e.eval(v)
 	if err != nil {
 		return nil, err

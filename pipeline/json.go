@@ -40,7 +40,7 @@ func DecodeJSON(b []byte) (map[string]any, error) {
 	if b[p.i] != '{' {
 		return nil, fmt.Errorf("decode json: value is not an object (starts with %q)", b[p.i])
 	}
-	m, err := p.object()
+	m, err := p.object(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +57,10 @@ type jsonParser struct {
 	i     int
 	depth int
 	buf   []byte // scratch for strings with escapes
+	// discard, while set, checks the input exactly as decoding would (the
+	// same errors at the same offsets) but builds no values: a field a
+	// Projection does not keep.
+	discard bool
 }
 
 func (p *jsonParser) errorf(format string, args ...any) error {
@@ -81,7 +85,7 @@ func (p *jsonParser) value() (any, error) {
 	}
 	switch c := p.b[p.i]; {
 	case c == '{':
-		return p.object()
+		return p.object(nil)
 	case c == '[':
 		return p.array()
 	case c == '"':
@@ -107,13 +111,22 @@ func (p *jsonParser) literal(word string) error {
 	return nil
 }
 
-func (p *jsonParser) object() (map[string]any, error) {
+// object decodes the object at p.i. With a projection (the top level of a
+// Projection's decode), only the fields it keeps are decoded: the values
+// of the others are checked in discard mode.
+func (p *jsonParser) object(pr *Projection) (map[string]any, error) {
 	p.depth++
 	if p.depth > maxJSONDepth {
 		return nil, p.errorf("nested too deeply")
 	}
 	p.i++ // '{'
-	m := make(map[string]any)
+	var m map[string]any
+	switch {
+	case pr != nil:
+		m = make(map[string]any, len(pr.fields))
+	case !p.discard:
+		m = make(map[string]any)
+	}
 	p.skipSpace()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
@@ -134,11 +147,26 @@ func (p *jsonParser) object() (map[string]any, error) {
 			return nil, p.errorf("want ':' after a key")
 		}
 		p.i++
-		v, err := p.value()
-		if err != nil {
-			return nil, err
+		if pr != nil {
+			name, keep := pr.fields[k]
+			p.discard = !keep
+			v, err := p.value()
+			p.discard = false
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				m[name] = v
+			}
+		} else {
+			v, err := p.value()
+			if err != nil {
+				return nil, err
+			}
+			if !p.discard {
+				m[k] = v
+			}
 		}
-		m[k] = v
 		p.skipSpace()
 		if p.i >= len(p.b) {
 			return nil, p.errorf("unexpected end of input in an object")
@@ -162,7 +190,10 @@ func (p *jsonParser) array() ([]any, error) {
 		return nil, p.errorf("nested too deeply")
 	}
 	p.i++ // '['
-	out := make([]any, 0, 4)
+	var out []any
+	if !p.discard {
+		out = make([]any, 0, 4)
+	}
 	p.skipSpace()
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		p.i++
@@ -174,7 +205,9 @@ func (p *jsonParser) array() ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, v)
+		if !p.discard {
+			out = append(out, v)
+		}
 		p.skipSpace()
 		if p.i >= len(p.b) {
 			return nil, p.errorf("unexpected end of input in an array")
@@ -230,6 +263,9 @@ func (p *jsonParser) slowStr(start int) (string, error) {
 		case c == '"':
 			p.i = j + 1
 			p.buf = out
+			if p.discard {
+				return "", nil
+			}
 			return string(out), nil
 		case c < 0x20:
 			p.i = j
@@ -350,8 +386,9 @@ func (p *jsonParser) number() (any, error) {
 			return nil, p.errorf("invalid number: digits expected after '.'")
 		}
 	}
+	exp := false
 	if j < len(p.b) && (p.b[j] == 'e' || p.b[j] == 'E') {
-		isInt = false
+		isInt, exp = false, true
 		j++
 		if j < len(p.b) && (p.b[j] == '+' || p.b[j] == '-') {
 			j++
@@ -366,6 +403,11 @@ func (p *jsonParser) number() (any, error) {
 		}
 	}
 	p.i = j
+	if p.discard && !exp && intEnd-digits <= 300 {
+		// Without an exponent, fewer than 309 integer digits cannot
+		// leave float64's range: nothing more to check.
+		return nil, nil
+	}
 	if isInt && intEnd-digits <= 18 {
 		// Up to 18 digits always fit in an int64.
 		var n int64
@@ -377,7 +419,7 @@ func (p *jsonParser) number() (any, error) {
 		}
 		return n, nil
 	}
-	text := string(p.b[start:j])
+	text := p.s[start:j]
 	if isInt {
 		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
 			return n, nil
@@ -393,7 +435,61 @@ func (p *jsonParser) number() (any, error) {
 		p.i = start
 		return nil, p.errorf("number %s out of range", text)
 	}
+	if p.discard {
+		return nil, nil
+	}
 	return f, nil
+}
+
+// A Projection decodes only some top-level fields of a JSON object: the
+// fields a pipeline's expressions read (Pipeline.EventFields). Its Decode
+// gives what DecodeJSON gives with every other top-level field left out,
+// and fails exactly when DecodeJSON fails, with the same error: the fields
+// it does not keep are checked as strictly as if they were decoded, but
+// no value is built for them. A Projection is immutable and safe for
+// concurrent use.
+type Projection struct {
+	fields map[string]string // each kept name to itself, so a kept key costs no allocation
+}
+
+// NewProjection returns a Projection keeping the named fields.
+func NewProjection(fields []string) *Projection {
+	pr := &Projection{fields: make(map[string]string, len(fields))}
+	for _, f := range fields {
+		pr.fields[f] = f
+	}
+	return pr
+}
+
+// Fields returns the kept field names, sorted.
+func (pr *Projection) Fields() []string {
+	out := make([]string, 0, len(pr.fields))
+	for f := range pr.fields {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Decode decodes b like DecodeJSON, keeping only pr's fields.
+func (pr *Projection) Decode(b []byte) (map[string]any, error) {
+	p := jsonParser{b: b, s: string(b)}
+	p.skipSpace()
+	if p.i >= len(b) {
+		return nil, errors.New("decode json: empty input")
+	}
+	if b[p.i] != '{' {
+		return nil, fmt.Errorf("decode json: value is not an object (starts with %q)", b[p.i])
+	}
+	m, err := p.object(pr)
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.i != len(b) {
+		return nil, p.errorf("unexpected data after the object")
+	}
+	return m, nil
 }
 
 // EncodeJSON encodes an event as a JSON object with sorted keys. It accepts

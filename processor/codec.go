@@ -92,6 +92,9 @@ func (c *valueCodecs) prepare(ctx context.Context, p *pipeline.Pipeline, log *za
 // does (t.retry); a record the registry's schemas cannot read is the
 // record's own fault, returned for the dead-letter path.
 func (t *task) decodeValue(ctx context.Context, src *pipeline.Source, value []byte) (map[string]any, error) {
+	if t.proj != nil {
+		return t.proj.Decode(value) // JSON, only the fields the stage reads
+	}
 	if !src.Format.Registered() {
 		return src.Decode(value)
 	}

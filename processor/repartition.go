@@ -285,7 +285,11 @@ func (t *task) decodeInternal(_ context.Context, rec *Record, m *sarama.Consumer
 		rec.ID = fmt.Sprintf("%s-%d-%d", m.Topic, m.Partition, m.Offset)
 		return "decode", errors.New("internal record without an eddy-id header")
 	}
-	ev, err := pipeline.DecodeJSON(m.Value)
+	decode := pipeline.DecodeJSON
+	if t.proj != nil {
+		decode = t.proj.Decode
+	}
+	ev, err := decode(m.Value)
 	if err != nil {
 		return "decode", err
 	}

@@ -51,8 +51,11 @@ type task struct {
 	// a source topic); up, on an internal topic, the upstream partitions'
 	// watermarks; markedWM the watermark last written into the internal
 	// topic the stage feeds.
-	stage    pipeline.Stage
-	src      *pipeline.Source // how the partition's records are decoded; the pipeline's on an internal topic
+	stage pipeline.Stage
+	src   *pipeline.Source // how the partition's records are decoded; the pipeline's on an internal topic
+	// proj, when the stage reads only some fields of a JSON event,
+	// decodes just those (pipeline.Pipeline.EventFields); nil: all.
+	proj     *pipeline.Projection
 	up       *upstream
 	markedWM int64
 	dedupOn  bool // source dedup, or always on an internal topic
@@ -142,6 +145,9 @@ func newTask(h *handler, sess sarama.ConsumerGroupSession, claim sarama.Consumer
 	t.src = t.stage.Source
 	if t.src == nil {
 		t.src = &w.p.Source
+	}
+	if fields, all := w.p.EventFields(t.stage); !all && (t.stage.Internal || t.src.Format == pipeline.FormatJSON) {
+		t.proj = pipeline.NewProjection(fields)
 	}
 	t.wm = windows.NewWatermark(t.src.AllowedLateness)
 	t.dedupOn = (w.p.Spec.Dedup.Enabled && t.stage.Table == nil) || t.stage.Internal // a table's rows are upserts
