@@ -180,7 +180,7 @@ func bounded(p *pipeline.Pipeline) *pipeline.Pipeline {
 	}
 	fix(&c.Source)
 	c.Spec.Flush.Interval = 5 * time.Millisecond
-	c.Spec.Flush.MaxMessages = 1
+	c.Spec.Flush.MaxMessages, c.Spec.Flush.BacklogMessages = 1, 1
 	c.Steps = slices.Clone(p.Steps)
 	for i := range c.Steps {
 		if j := c.Steps[i].Join; j != nil {

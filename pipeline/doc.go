@@ -169,11 +169,22 @@
 //
 // # flush
 //
-//	flush: {max_messages: 1000, interval: 100ms, shutdown_timeout: 10s}   # the defaults
+//	flush: {max_messages: 1000, interval: 100ms, shutdown_timeout: 10s,   # the defaults
+//	        backlog_messages: 10000, max_bytes: 16777216}
 //
 // A partition's outputs are produced, its state persisted and its offset
 // committed every max_messages messages or every interval, whichever comes
 // first, and on shutdown within shutdown_timeout. All three must be > 0.
+//
+// A partition that is behind (a backlog after a restart, a rebalance or a
+// burst) grows its batches: after a full batch with more than the next
+// batch's worth still to read, the next may hold twice as many messages,
+// up to backlog_messages (at least max_messages; equal turns growth off).
+// More events then share one flush: a key's state is written once per
+// batch, and there is one commit and one transaction per batch. Once the
+// partition has caught up its batches go back to max_messages, and at low
+// rates a batch ends by interval, so latency is as without growth.
+// max_bytes bounds every batch's record bytes (keys and values).
 //
 // # dead_letter
 //

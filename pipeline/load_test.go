@@ -63,7 +63,7 @@ func TestLoadFull(t *testing.T) {
 	if s.Dedup != (DedupConfig{Enabled: true, TTL: 24 * time.Hour}) {
 		t.Errorf("Dedup = %+v", s.Dedup)
 	}
-	if s.Flush != (FlushConfig{MaxMessages: 500, Interval: 100 * time.Millisecond, ShutdownTimeout: 10 * time.Second}) {
+	if s.Flush != (FlushConfig{MaxMessages: 500, BacklogMessages: 10000, MaxBytes: 16 << 20, Interval: 100 * time.Millisecond, ShutdownTimeout: 10 * time.Second}) {
 		t.Errorf("Flush = %+v", s.Flush)
 	}
 	if s.DeadLetter == nil || s.DeadLetter.Topic != "clicks-dlq" {
@@ -150,7 +150,7 @@ func TestDefaults(t *testing.T) {
 		Source: SourceConfig{Topics: []string{"in"}, Format: FormatJSON, Start: StartEarliest, Watermark: WatermarkConfig{MaxFuture: DefaultMaxFuture}},
 		State:  StateConfig{Backend: BackendMemory, Missing: MissingRebuild},
 		Dedup:  DedupConfig{Enabled: false, TTL: 24 * time.Hour},
-		Flush:  FlushConfig{MaxMessages: 1000, Interval: 100 * time.Millisecond, ShutdownTimeout: 10 * time.Second},
+		Flush:  FlushConfig{MaxMessages: 1000, BacklogMessages: 10000, MaxBytes: 16 << 20, Interval: 100 * time.Millisecond, ShutdownTimeout: 10 * time.Second},
 		Sink:   &SinkConfig{Topic: "out", Router: PartitionerHash, Format: FormatJSON},
 	}
 	if !reflect.DeepEqual(p.Spec, want) {
@@ -313,6 +313,11 @@ func TestErrors(t *testing.T) {
 				{5, 19, "flush.interval", "must be greater than 0, got 0s"},
 				{5, 37, "flush.max_messages", "must be greater than 0, got 0"},
 				{6, 14, "dedup.ttl", "must be greater than 0, got -1h0m0s"},
+			}},
+		{"batch bounds", head + "flush: {max_messages: 500, backlog_messages: 100, max_bytes: 0}\n", nil,
+			[]wantErr{
+				{5, 46, "flush.backlog_messages", "must be at least flush.max_messages (500), got 100"},
+				{5, 62, "flush.max_bytes", "must be greater than 0, got 0"},
 			}},
 		{"step with zero or two kinds", head + "steps:\n  - filter: event.a > 1\n    key: event.b\n  - {}\n  - fitler: x\n", nil,
 			[]wantErr{

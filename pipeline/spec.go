@@ -244,6 +244,18 @@ type DedupConfig struct {
 type FlushConfig struct {
 	// MaxMessages flushes after this many messages of a partition. Default 1000.
 	MaxMessages int `yaml:"max_messages"`
+	// BacklogMessages is how far a partition that is behind grows its
+	// batches: after a full batch with more than the next batch's worth
+	// still to read, the next batch may hold twice as many messages, up
+	// to this; once the partition has caught up, batches go back to
+	// MaxMessages. More events then share one flush (one state write per
+	// key, one commit, one transaction). Default 10000 (MaxMessages when
+	// that is larger); equal to MaxMessages turns growth off.
+	BacklogMessages int `yaml:"backlog_messages"`
+	// MaxBytes bounds a batch's record bytes (keys and values): a batch
+	// flushes once it holds this many, whatever its message count.
+	// Default 16777216 (16 MiB).
+	MaxBytes int `yaml:"max_bytes"`
 	// Interval flushes at least this often. Default 100ms.
 	Interval time.Duration `yaml:"interval"`
 	// ShutdownTimeout bounds the final flush on shutdown. Default 10s.

@@ -20,6 +20,8 @@ const (
 	DefaultClientID        = "eddy"
 	DefaultDedupTTL        = 24 * time.Hour
 	DefaultFlushMessages   = 1000
+	DefaultBacklogMessages = 10000
+	DefaultFlushBytes      = 16 << 20
 	DefaultFlushInterval   = 100 * time.Millisecond
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultSessionTimeout  = 10 * time.Second
@@ -189,6 +191,17 @@ func (c *checker) validate() {
 		s.Flush.MaxMessages = DefaultFlushMessages
 	} else if s.Flush.MaxMessages <= 0 {
 		c.fail("flush.max_messages", "must be greater than 0, got %d", s.Flush.MaxMessages)
+	}
+	switch {
+	case !c.d.has("flush.backlog_messages") || isNullAt(c, "flush.backlog_messages"):
+		s.Flush.BacklogMessages = max(DefaultBacklogMessages, s.Flush.MaxMessages)
+	case s.Flush.BacklogMessages < s.Flush.MaxMessages:
+		c.fail("flush.backlog_messages", "must be at least flush.max_messages (%d), got %d", s.Flush.MaxMessages, s.Flush.BacklogMessages)
+	}
+	if !c.d.has("flush.max_bytes") || isNullAt(c, "flush.max_bytes") {
+		s.Flush.MaxBytes = DefaultFlushBytes
+	} else if s.Flush.MaxBytes <= 0 {
+		c.fail("flush.max_bytes", "must be greater than 0, got %d", s.Flush.MaxBytes)
 	}
 	c.positive("flush.interval", &s.Flush.Interval, DefaultFlushInterval)
 	c.positive("flush.shutdown_timeout", &s.Flush.ShutdownTimeout, DefaultShutdownTimeout)

@@ -70,7 +70,9 @@
 //  1. Claim: Store.Acquire(P) bumps P's epoch and returns its offset
 //     watermark W, the last offset whose effects are persisted. Messages at
 //     or below W are skipped.
-//  2. Batch: messages are gathered until flush.max_messages or
+//  2. Batch: messages are gathered until flush.max_messages (doubled
+//     after each full batch while the partition is behind, up to
+//     flush.backlog_messages; see batchSize), flush.max_bytes or
 //     flush.interval, then processed together: decoded, given an event ID
 //     and time, dropped if the ID was seen (one Store.Seen per batch), and
 //     run through the steps. State reads are batched (one Store.Load per

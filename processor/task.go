@@ -232,6 +232,7 @@ func (t *task) run() error {
 	defer timer.Stop()
 	timerOn := true
 	msgs := t.claim.Messages()
+	size := batchSize{limit: spec.MaxMessages}
 	for {
 		var err error
 		select {
@@ -244,18 +245,21 @@ func (t *task) run() error {
 				timerOn = true
 			}
 			t.batch = append(t.batch, m)
+			size.bytes += len(m.Key) + len(m.Value)
 			// Take what the claim has buffered already with plain
 			// receives rather than a select per message. This goroutine
 			// is the channel's only reader: what len counts is there.
-			for len(t.batch) < spec.MaxMessages && len(msgs) > 0 {
-				t.batch = append(t.batch, <-msgs)
+			for len(t.batch) < size.limit && size.bytes < spec.MaxBytes && len(msgs) > 0 {
+				m := <-msgs
+				t.batch = append(t.batch, m)
+				size.bytes += len(m.Key) + len(m.Value)
 			}
-			if len(t.batch) >= spec.MaxMessages {
-				err = t.step(work)
+			if len(t.batch) >= size.limit || size.bytes >= spec.MaxBytes {
+				err = t.stepSized(work, &size, true)
 			}
 		case <-timer.C:
 			timerOn = false
-			err = t.step(work)
+			err = t.stepSized(work, &size, false)
 		case <-ctx.Done():
 			return t.finish()
 		}
@@ -270,6 +274,43 @@ func (t *task) run() error {
 			timerOn = true
 		}
 	}
+}
+
+// batchSize is a partition's adaptive batch size: flush.max_messages
+// while the partition keeps up; while it is behind (after a full batch,
+// more than the next batch's worth still to read), doubled after each full
+// batch up to flush.backlog_messages, so that more events share one flush.
+// At low rates batches end by flush.interval, never by size: latency is
+// as with a fixed size. flush.max_bytes bounds every batch.
+type batchSize struct {
+	limit int // messages
+	bytes int // in the current batch
+}
+
+// next sets the limit after a batch: lag is how many messages were still
+// to read after it (from the claim's high water mark), full whether it
+// ended by size (else by flush.interval, which does not grow it).
+func (b *batchSize) next(spec *pipeline.FlushConfig, lag int64, full bool) {
+	b.bytes = 0
+	switch {
+	case lag < int64(spec.MaxMessages):
+		b.limit = spec.MaxMessages // caught up
+	case full && lag >= int64(b.limit):
+		b.limit = min(2*b.limit, spec.BacklogMessages)
+	}
+}
+
+// stepSized runs step and then sizes the next batch.
+func (t *task) stepSized(ctx context.Context, size *batchSize, full bool) error {
+	lag := int64(0)
+	if n := len(t.batch); n > 0 {
+		lag = t.claim.HighWaterMarkOffset() - t.batch[n-1].Offset - 1
+	}
+	if err := t.step(ctx); err != nil {
+		return err
+	}
+	size.next(&t.w.p.Spec.Flush, lag, full)
+	return nil
 }
 
 // graceAfter returns a context that is not cancelled with parent but grace

@@ -51,12 +51,13 @@ type fakeClaim struct {
 	topic   string
 	msgs    chan *sarama.ConsumerMessage
 	initial int64
+	hwm     atomic.Int64 // the high water mark it reports
 }
 
 func (c *fakeClaim) Topic() string                            { return c.topic }
 func (c *fakeClaim) Partition() int32                         { return 0 }
 func (c *fakeClaim) InitialOffset() int64                     { return c.initial }
-func (c *fakeClaim) HighWaterMarkOffset() int64               { return 0 }
+func (c *fakeClaim) HighWaterMarkOffset() int64               { return c.hwm.Load() }
 func (c *fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 
 type fakeProducer struct {
@@ -187,6 +188,42 @@ func (h *harness) waitMarked(next int64) {
 			h.t.Fatalf("timed out waiting for mark %d (marks %v)", next, h.sess.marks)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A partition that is behind doubles its batches after each full one, up
+// to flush.backlog_messages, and goes back to flush.max_messages once it
+// has caught up.
+func TestTaskBatchesGrowOnABacklog(t *testing.T) {
+	h := newHarnessYAML(t, strings.Replace(fmt.Sprintf(testPipeline, false, 100, "1h"),
+		"max_messages: 100,", "max_messages: 100, backlog_messages: 800,", 1), memory.New())
+	h.claim.hwm.Store(3100) // 3,100 messages waiting
+	go h.send(0, 3100, event)
+	h.waitMarked(3100)
+	h.claim.hwm.Store(3250)
+	h.send(3100, 3250, event) // caught up: batches of 100 again, the last 50 wait
+	h.waitMarked(3200)
+	time.Sleep(50 * time.Millisecond)
+	h.sess.mu.Lock()
+	marks := fmt.Sprint(h.sess.marks)
+	h.sess.mu.Unlock()
+	if want := "[100 300 700 1500 2300 3100 3200]"; marks != want {
+		t.Errorf("marks %s, want %s: batches of 100, 200, 400, 800, 800, 800 on the backlog, then 100", marks, want)
+	}
+}
+
+// flush.max_bytes ends a batch whatever its message count.
+func TestTaskBatchesAreBoundedInBytes(t *testing.T) {
+	h := newHarnessYAML(t, strings.Replace(fmt.Sprintf(testPipeline, false, 1000, "1h"),
+		"max_messages: 1000,", "max_messages: 1000, max_bytes: 210,", 1), memory.New())
+	h.send(0, 35, func(o int64) string { return fmt.Sprintf(`{"id":"e%04d","n":1}`, o) }) // 20 bytes, and the key's 1
+	h.waitMarked(30)
+	time.Sleep(50 * time.Millisecond)
+	h.sess.mu.Lock()
+	marks := fmt.Sprint(h.sess.marks)
+	h.sess.mu.Unlock()
+	if marks != "[10 20 30]" {
+		t.Errorf("marks %s, want [10 20 30]: a batch ends at 210 bytes (10 records of 21)", marks)
 	}
 }
 
