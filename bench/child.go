@@ -332,8 +332,9 @@ func runConsume(ctx context.Context, cfg *config) (*Result, error) {
 }
 
 // pipelineYAML is the pipeline of a throughput scenario; maxMessages > 0
-// sets its flush.max_messages.
-func pipelineYAML(s string, brokers []string, topic, out string, maxMessages int) string {
+// and backlogMessages > 0 set its flush.max_messages and
+// flush.backlog_messages.
+func pipelineYAML(s string, brokers []string, topic, out string, maxMessages, backlogMessages int) string {
 	// g is d with the outputs not fenced: one shared idempotent producer
 	// instead of a transactional producer per partition task.
 	name := "bench-" + s
@@ -343,8 +344,15 @@ func pipelineYAML(s string, brokers []string, topic, out string, maxMessages int
 		name = strings.TrimPrefix(out, "eddy")
 	}
 	head := fmt.Sprintf("name: %s\nkafka: {brokers: %q, transactions: %t}\n", name, brokers, s != "g")
+	var flush []string
 	if maxMessages > 0 {
-		head += fmt.Sprintf("flush: {max_messages: %d}\n", maxMessages)
+		flush = append(flush, fmt.Sprintf("max_messages: %d", maxMessages))
+	}
+	if backlogMessages > 0 {
+		flush = append(flush, fmt.Sprintf("backlog_messages: %d", backlogMessages))
+	}
+	if len(flush) > 0 {
+		head += "flush: {" + strings.Join(flush, ", ") + "}\n"
 	}
 	switch s {
 	case "b":
@@ -453,7 +461,7 @@ func runPipeline(ctx context.Context, cfg *config) (*Result, error) {
 	if err := k.createTopic(out, cfg.partitions); err != nil {
 		return nil, err
 	}
-	p, err := pipeline.Parse("bench-"+cfg.scenario+".yaml", []byte(pipelineYAML(cfg.scenario, cfg.brokers, cfg.topic, out, cfg.maxMessages)))
+	p, err := pipeline.Parse("bench-"+cfg.scenario+".yaml", []byte(pipelineYAML(cfg.scenario, cfg.brokers, cfg.topic, out, cfg.maxMessages, cfg.backlogMessages)))
 	if err != nil {
 		return nil, err
 	}

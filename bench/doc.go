@@ -45,8 +45,9 @@
 // per event of the scenario's process (getrusage), of the Kafka broker,
 // Redis and MariaDB processes (/proc/<pid>/stat: they run on the same
 // machine) and how busy all CPUs were, over the measured interval.
-// -max-messages sets flush.max_messages of b to h; GOGC, if set, is
-// inherited by the children.
+// -max-messages sets flush.max_messages of b to h, -backlog-messages their
+// flush.backlog_messages (the -max-messages value turns adaptive batching
+// off); GOGC, if set, is inherited by the children.
 //
 // # Checking the outputs
 //

@@ -48,6 +48,10 @@ type config struct {
 	// maxMessages, when > 0, is flush.max_messages of the pipelines of b
 	// to h (default: the pipeline default, 1,000).
 	maxMessages int
+	// backlogMessages, when > 0, is flush.backlog_messages of b to h
+	// (default: the pipeline default, 10,000; -max-messages's value turns
+	// adaptive batching off).
+	backlogMessages int
 
 	latencySeconds int
 	latencyKeys    int
@@ -136,6 +140,7 @@ flags:
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up on a scenario after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep topics, groups, Redis keys and tables")
 	fs.IntVar(&c.maxMessages, "max-messages", 0, "flush.max_messages of the pipelines of b to h (0: the default, 1000)")
+	fs.IntVar(&c.backlogMessages, "backlog-messages", 0, "flush.backlog_messages of the pipelines of b to h (0: the default, 10000; the -max-messages value, or 1000, turns adaptive batching off)")
 	fs.IntVar(&c.latencySeconds, "latency-seconds", 20, "latency: seconds of paced producing (the first 3 are not sampled)")
 	fs.BoolVar(&c.latencyTxn, "latency-transactions", true, "latency: kafka.transactions of the pipeline (false: the shared idempotent producer; the cost of fencing the outputs)")
 	fs.IntVar(&c.latencyKeys, "latency-keys", 1000, "latency: distinct keys (fewer than -keys, so that emit on_update makes about as many outputs per event as d)")
@@ -186,6 +191,8 @@ flags:
 		return nil, fmt.Errorf("-partitions: %d must be positive", c.partitions)
 	case c.maxMessages < 0:
 		return nil, fmt.Errorf("-max-messages: %d is negative", c.maxMessages)
+	case c.backlogMessages < 0:
+		return nil, fmt.Errorf("-backlog-messages: %d is negative", c.backlogMessages)
 	case c.repeat <= 0:
 		return nil, fmt.Errorf("-repeat: %d must be positive", c.repeat)
 	case c.latencyKeys <= 0:
@@ -241,7 +248,7 @@ func runParent(ctx context.Context, cfg *config, stdout, _ io.Writer) error {
 		Run: cfg.run, Started: time.Now().UTC(), Machine: describeMachine(ctx, cfg),
 		Command: "go run ./bench " + strings.Join(os.Args[1:], " "),
 		Params: Params{Events: cfg.events, Size: cfg.size, Keys: cfg.keys, Partitions: cfg.partitions,
-			Repeat: cfg.repeat, Scenarios: cfg.scenarios, MaxMessages: cfg.maxMessages,
+			Repeat: cfg.repeat, Scenarios: cfg.scenarios, MaxMessages: cfg.maxMessages, BacklogMessages: cfg.backlogMessages,
 			GOGC: os.Getenv("GOGC")},
 	}
 	logf("run %s: %d events of ~%d bytes, %d keys, %d partitions; load %s", cfg.run, cfg.events, cfg.size,
@@ -437,7 +444,7 @@ func runChildProcess(ctx context.Context, cfg *config, s, tag string) (*Result, 
 		"-latency-seconds", fmt.Sprint(cfg.latencySeconds), "-latency-keys", fmt.Sprint(cfg.latencyKeys),
 		"-latency-transactions=" + fmt.Sprint(cfg.latencyTxn),
 		"-timeout", cfg.timeout.String(),
-		"-max-messages", fmt.Sprint(cfg.maxMessages)}
+		"-max-messages", fmt.Sprint(cfg.maxMessages), "-backlog-messages", fmt.Sprint(cfg.backlogMessages)}
 	if cfg.profileDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(cfg.profileDir, tag+".prof"))
 	}

@@ -43,6 +43,8 @@ type Params struct {
 	Repeat     int `json:"repeat"`
 	// MaxMessages is flush.max_messages of b to h (0: the default, 1000).
 	MaxMessages int `json:"max_messages,omitempty"`
+	// BacklogMessages is flush.backlog_messages of b to h (0: the default).
+	BacklogMessages int `json:"backlog_messages,omitempty"`
 	// GOGC is the environment's GOGC, which the children inherit.
 	GOGC      string   `json:"gogc,omitempty"`
 	Scenarios []string `json:"scenarios"`
@@ -197,6 +199,9 @@ func (r *Report) scenario(s string) *Result {
 func (r *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "\neddy bench, run %s: %d events of ~%d bytes, %d keys, %d partitions, repeat %d",
 		r.Run, r.Params.Events, r.Params.Size, r.Params.Keys, r.Params.Partitions, r.Params.Repeat)
+	if r.Params.BacklogMessages > 0 {
+		fmt.Fprintf(w, ", flush.backlog_messages %d", r.Params.BacklogMessages)
+	}
 	if r.Params.MaxMessages > 0 {
 		fmt.Fprintf(w, ", flush.max_messages %d", r.Params.MaxMessages)
 	}
