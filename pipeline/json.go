@@ -61,6 +61,7 @@ type jsonParser struct {
 	// same errors at the same offsets) but builds no values: a field a
 	// Projection does not keep.
 	discard bool
+	into    map[string]any // the map a Projection decodes into, if any
 }
 
 func (p *jsonParser) errorf(format string, args ...any) error {
@@ -122,6 +123,9 @@ func (p *jsonParser) object(pr *Projection) (map[string]any, error) {
 	p.i++ // '{'
 	var m map[string]any
 	switch {
+	case pr != nil && p.into != nil:
+		m = p.into
+		clear(m)
 	case pr != nil:
 		m = make(map[string]any, len(pr.fields))
 	case !p.discard:
@@ -238,6 +242,9 @@ func (p *jsonParser) str() (string, error) {
 				return p.slowStr(start)
 			}
 			p.i = j + 1
+			if p.discard {
+				return "", nil // no string to box into an any
+			}
 			return p.s[start:j], nil
 		case c == '\\':
 			return p.slowStr(start)
@@ -473,7 +480,14 @@ func (pr *Projection) Fields() []string {
 
 // Decode decodes b like DecodeJSON, keeping only pr's fields.
 func (pr *Projection) Decode(b []byte) (map[string]any, error) {
-	p := jsonParser{b: b, s: string(b)}
+	return pr.DecodeInto(b, nil)
+}
+
+// DecodeInto is Decode into m, cleared first (nil: a new map), so that a
+// caller can reuse the maps of events it no longer holds. On an error m
+// holds part of the event.
+func (pr *Projection) DecodeInto(b []byte, m map[string]any) (map[string]any, error) {
+	p := jsonParser{b: b, s: string(b), into: m}
 	p.skipSpace()
 	if p.i >= len(b) {
 		return nil, errors.New("decode json: empty input")

@@ -93,7 +93,7 @@ func (c *valueCodecs) prepare(ctx context.Context, p *pipeline.Pipeline, log *za
 // record's own fault, returned for the dead-letter path.
 func (t *task) decodeValue(ctx context.Context, src *pipeline.Source, value []byte) (map[string]any, error) {
 	if t.proj != nil {
-		return t.proj.Decode(value) // JSON, only the fields the stage reads
+		return t.proj.DecodeInto(value, t.events.next()) // JSON, only the fields the stage reads
 	}
 	if !src.Format.Registered() {
 		return src.Decode(value)

@@ -213,3 +213,28 @@ type TimerState interface {
 	// the zero Time before the partition's first event.
 	Watermark() time.Time
 }
+
+// eventMaps are the maps a task's projected decode fills, reused from one
+// batch to the next: an event decoded by a Projection never leaves its
+// stage (pipeline.Pipeline.EventFields says "all" for every step that
+// would let it: a sink, a repartition, a join, a table, a custom
+// processor), and nothing holds a record past its batch's flush, so when
+// the next batch starts every map is free again. This saves the two
+// allocations of a small map per event.
+type eventMaps struct {
+	maps []map[string]any
+	used int
+}
+
+// reuse starts a batch: every map is free.
+func (e *eventMaps) reuse() { e.used = 0 }
+
+// next returns a free map (the Projection clears it).
+func (e *eventMaps) next() map[string]any {
+	if e.used == len(e.maps) {
+		e.maps = append(e.maps, make(map[string]any, 8))
+	}
+	m := e.maps[e.used]
+	e.used++
+	return m
+}

@@ -285,11 +285,13 @@ func (t *task) decodeInternal(_ context.Context, rec *Record, m *sarama.Consumer
 		rec.ID = fmt.Sprintf("%s-%d-%d", m.Topic, m.Partition, m.Offset)
 		return "decode", errors.New("internal record without an eddy-id header")
 	}
-	decode := pipeline.DecodeJSON
+	var ev map[string]any
+	var err error
 	if t.proj != nil {
-		decode = t.proj.Decode
+		ev, err = t.proj.DecodeInto(m.Value, t.events.next())
+	} else {
+		ev, err = pipeline.DecodeJSON(m.Value)
 	}
-	ev, err := decode(m.Value)
 	if err != nil {
 		return "decode", err
 	}

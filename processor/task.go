@@ -56,6 +56,7 @@ type task struct {
 	// proj, when the stage reads only some fields of a JSON event,
 	// decodes just those (pipeline.Pipeline.EventFields); nil: all.
 	proj     *pipeline.Projection
+	events   eventMaps // the maps proj decodes into, reused batch after batch
 	up       *upstream
 	markedWM int64
 	dedupOn  bool // source dedup, or always on an internal topic
@@ -728,6 +729,7 @@ func (t *task) process(ctx context.Context, msgs []*sarama.ConsumerMessage) erro
 	// The batch's records in one allocation. Nothing keeps them beyond the
 	// flush but the output hook, which then keeps the whole slab alive.
 	slab := make([]Record, len(msgs))
+	t.events.reuse()
 	decode := t.decode
 	if t.up != nil {
 		decode = t.decodeInternal
