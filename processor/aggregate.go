@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -42,6 +43,7 @@ type aggOp struct {
 	work    map[string]*winState // this batch's decoded state
 	slab    []winState           // where work's entries are allocated, 256 at a time
 	changed []string             // keys updated this batch, in order (on_update)
+	enc     []byte               // scratch for encoding a state (writeBack)
 }
 
 // winState is the decoded state of one state key: one accumulator for a
@@ -495,7 +497,10 @@ func (o *aggOp) writeBack(c *opCtx) {
 		if o.session {
 			b = o.encodeSessions(ws.sessions)
 		} else {
-			b = ws.acc.AppendBinary(nil)
+			// Encoded into the reused scratch, then copied at its exact
+			// size: one allocation per state, not one per growth.
+			o.enc = ws.acc.AppendBinary(o.enc[:0])
+			b = bytes.Clone(o.enc)
 		}
 		due := o.nextClose(ws)
 		c.state.put(k, b, o.ttl(c, due))

@@ -97,9 +97,16 @@ func NewAggregator(defs []Def) (*Aggregator, error) {
 // Defs returns a copy of the definitions, in order.
 func (g *Aggregator) Defs() []Def { return append([]Def(nil), g.defs...) }
 
-// NewAcc returns an empty accumulator.
+// NewAcc returns an empty accumulator: one allocation for up to
+// len(Acc.inline) aggregates.
 func (g *Aggregator) NewAcc() *Acc {
-	return &Acc{agg: g, st: make([]state, len(g.fns))}
+	a := &Acc{agg: g}
+	if n := len(g.fns); n <= len(a.inline) {
+		a.st = a.inline[:n:n]
+	} else {
+		a.st = make([]state, n)
+	}
+	return a
 }
 
 func (g *Aggregator) errf(i int, err error) error {
@@ -125,8 +132,9 @@ func (g *Aggregator) compatible(h *Aggregator) bool {
 // Acc accumulates the aggregates of one (key, window). It is not safe for
 // concurrent use: the partition task that owns the key owns its Acc.
 type Acc struct {
-	agg *Aggregator
-	st  []state
+	agg    *Aggregator
+	st     []state
+	inline [2]state // st's storage when it fits
 }
 
 // state is the accumulator of one aggregate; which fields are used
