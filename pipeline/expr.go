@@ -183,8 +183,13 @@ func (e *Expr) String(v *Vars) (string, error) {
 // in milliseconds since the Unix epoch. The result is in UTC.
 func (e *Expr) Time(v *Vars) (time.Time, error) {
 	if e.fast != nil {
-		if x, ok := e.fast.eval(v.Event); ok && x.k == fInt {
-			return time.UnixMilli(x.i).UTC(), nil
+		if x, ok := e.fast.eval(v.Event); ok {
+			switch x.k {
+			case fInt:
+				return time.UnixMilli(x.i).UTC(), nil
+			case fTime:
+				return x.t.UTC(), nil
+			}
 		}
 	}
 	out, err := e.eval(v)

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"math"
+	"strconv"
+	"time"
 
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
@@ -9,8 +11,9 @@ import (
 )
 
 // The commonest expressions — a field (event.user), a field compared with
-// a constant (event.v > 500), arithmetic on fields (event.qty * event.price)
-// and these combined with &&, || and ! — are evaluated here, without the
+// a constant (event.v > 500), arithmetic on fields (event.qty * event.price),
+// the plain conversions (double(event.qty), timestamp(event.ts)) and these
+// combined with &&, || and ! — are evaluated here, without the
 // CEL interpreter, on the Go values of the event. The rule that makes this
 // safe: a fast evaluation either gives the value CEL would give or gives
 // up, and giving up runs the CEL program. It gives up on everything that
@@ -29,15 +32,17 @@ const (
 	fDouble
 	fString
 	fBool
+	fTime
 )
 
 // fval is a value of a fast evaluation, not boxed: an int or a bool in i,
-// a double in f, a string in s.
+// a double in f, a string in s, a timestamp in t.
 type fval struct {
 	k fkind
 	i int64
 	f float64
 	s string
+	t time.Time
 }
 
 // fastNode is one node of a fast expression. eval reports false to give
@@ -94,6 +99,8 @@ func compileFast(e celast.Expr) fastNode {
 				return notNode{nodes[0]}
 			case operators.Negate:
 				return negNode{nodes[0]}
+			case "double", "int", "string", "timestamp":
+				return convNode{fn, nodes[0]}
 			}
 		case 2:
 			l, r := nodes[0], nodes[1]
@@ -189,6 +196,35 @@ func (n negNode) eval(ev map[string]any) (fval, bool) {
 		return fval{k: fInt, i: -x.i}, true
 	case x.k == fDouble:
 		return fval{k: fDouble, f: -x.f}, true
+	}
+	return fval{}, false
+}
+
+// convNode is a type conversion of the cases that cannot fail or that
+// CEL's own conversion decides: double(int), int(int), string(string),
+// string(int), double(double), and timestamp(string) through cel-go's
+// String.ConvertToType (its RFC 3339 checks and range, exactly).
+type convNode struct {
+	to string
+	x  fastNode
+}
+
+func (n convNode) eval(ev map[string]any) (fval, bool) {
+	x, ok := n.x.eval(ev)
+	if !ok {
+		return fval{}, false
+	}
+	switch {
+	case n.to == "double" && x.k == fInt:
+		return fval{k: fDouble, f: float64(x.i)}, true
+	case n.to == "double" && x.k == fDouble, n.to == "int" && x.k == fInt, n.to == "string" && x.k == fString:
+		return x, true
+	case n.to == "string" && x.k == fInt:
+		return fval{k: fString, s: strconv.FormatInt(x.i, 10)}, true
+	case n.to == "timestamp" && x.k == fString:
+		if ts, ok := types.String(x.s).ConvertToType(types.TimestampType).(types.Timestamp); ok {
+			return fval{k: fTime, t: ts.Time}, true
+		}
 	}
 	return fval{}, false
 }
@@ -335,6 +371,8 @@ func (n cmpNode) eval(ev map[string]any) (fval, bool) {
 			return fval{}, false
 		}
 		c = cmp3(l.i < r.i, l.i > r.i)
+	default:
+		return fval{}, false
 	}
 	var res bool
 	switch n.op {
@@ -373,6 +411,8 @@ func (x fval) native() any {
 		return x.f
 	case fString:
 		return x.s
+	case fTime:
+		return x.t.UTC()
 	}
 	return x.i == 1
 }

@@ -24,11 +24,12 @@ func TestCompileFastShapes(t *testing.T) {
 		`event.user`, `event.v > 500`, `event.v % 10 != 0`, `event.qty * event.price`,
 		`event.geo.country == "fr"`, `event["user-id"]`, `!(event.ok) || event.n <= 3`,
 		`-event.v + 1`, `event.a + "-" + event.b`, `2.5 * event.x`,
+		`timestamp(event.ts)`, `double(event.qty) * event.price`, `string(event.n)`,
 	}
 	slow := []string{
-		`has(event.user)`, `size(event)`, `key`, `event.user.startsWith("a")`, `int(event.v)`,
+		`has(event.user)`, `size(event)`, `key`, `event.user.startsWith("a")`, `uint(event.v)`,
 		`event.v > 2u`, `event.?user.orValue("x")`, `"user" in event`, `event.v ? 1 : 2`,
-		`event.tags[0]`, `timestamp(event.ts)`,
+		`event.tags[0]`, `duration(event.d)`, `event.ts.getHours()`,
 	}
 	for i, e := range compileExprs(t, fast...) {
 		if e.fast == nil {
@@ -128,8 +129,12 @@ func TestFastMatchesCEL(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(19, 2026))
 	var compiled, fastAnswers, evals int
+	answered := map[fkind]int{}
 	for n := 0; n < 4000; n++ {
 		text := genExpr(rng, 3)
+		if n%10 == 0 { // event_time's usual form, often enough to be counted
+			text = "timestamp(" + genExpr(rng, 1) + ")"
+		}
 		e := testExpr(env, text)
 		if e == nil {
 			continue // does not type-check (e.g. 1 + "a"): never a pipeline's expression
@@ -143,7 +148,7 @@ func TestFastMatchesCEL(t *testing.T) {
 			v := &Vars{Event: genEvent(rng)}
 			if x, ok := e.fast.eval(v.Event); ok {
 				fastAnswers++
-				_ = x
+				answered[x.k]++
 			}
 			evals++
 			check := func(method string, got, want any, gerr, werr error) {
@@ -170,10 +175,15 @@ func TestFastMatchesCEL(t *testing.T) {
 		}
 	}
 	// The test proves something only if the fast path answered often.
+	for _, k := range []fkind{fInt, fDouble, fString, fBool, fTime} {
+		if answered[k] < 100 {
+			t.Errorf("the fast path answered %d evaluations of kind %d: the generator no longer exercises it", answered[k], k)
+		}
+	}
 	if compiled < 2000 || fastAnswers < evals/5 {
 		t.Fatalf("%d expressions compiled, the fast path answered %d of %d evaluations: the generator no longer exercises it", compiled, fastAnswers, evals)
 	}
-	t.Logf("%d expressions, %d evaluations, %d answered by the fast path", compiled, evals, fastAnswers)
+	t.Logf("%d expressions, %d evaluations, %d answered by the fast path (by kind: %v)", compiled, evals, fastAnswers, answered)
 }
 
 // testExpr compiles text as compile.go's checker does, or returns nil.
@@ -204,11 +214,11 @@ func sameValue(a, b any) bool {
 }
 
 var (
-	genFields = []string{"event.a", "event.b", "event.c", `event["d"]`, "event.m.x"}
+	genFields = []string{"event.a", "event.b", "event.c", `event["d"]`, "event.m.x", "event.t"}
 	genLits   = []string{
 		"0", "1", "-1", "2", "3", "10", "9223372036854775807", "-9223372036854775808", "4611686018427387904",
 		"0.0", "-0.0", "1.5", "-2.5", "1e308", "3.0",
-		`""`, `"a"`, `"b"`, `"1"`, "true", "false",
+		`""`, `"a"`, `"b"`, `"1"`, "true", "false", `"2026-12-04T21:30:00Z"`, `"2026-12-04T21:30:00.123+02:00"`,
 	}
 	genBinary = []string{"+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "&&", "||"}
 )
@@ -224,7 +234,10 @@ func genExpr(rng *rand.Rand, depth int) string {
 	case 0:
 		return "!(" + genExpr(rng, depth-1) + ")"
 	case 1:
-		return "-(" + genExpr(rng, depth-1) + ")"
+		if rng.IntN(2) == 0 {
+			return "-(" + genExpr(rng, depth-1) + ")"
+		}
+		return []string{"double", "int", "string", "timestamp"}[rng.IntN(4)] + "(" + genExpr(rng, depth-1) + ")"
 	}
 	op := genBinary[rng.IntN(len(genBinary))]
 	return fmt.Sprintf("(%s %s %s)", genExpr(rng, depth-1), op, genExpr(rng, depth-1))
@@ -237,7 +250,8 @@ func genScalar(rng *rand.Rand) (any, bool) {
 	case 3, 4:
 		return []float64{0, math.Copysign(0, -1), 1.5, -2.5, 3, 1e308, -1e308, 0.1, math.Inf(1), math.NaN()}[rng.IntN(10)], true
 	case 5, 6:
-		return []string{"", "a", "b", "1", strings.Repeat("z", 3)}[rng.IntN(5)], true
+		return []string{"", "a", "b", "1", strings.Repeat("z", 3), "2026-12-04T21:30:00Z", "2026-12-04T21:30:00.5-07:00",
+			"2026-12-04 21:30:00Z", "2026-13-04T21:30:00Z", "0000-01-01T00:00:00Z", "2026-12-04T21:30:60Z", "12"}[rng.IntN(12)], true
 	case 7:
 		return rng.IntN(2) == 0, true
 	case 8:
@@ -256,6 +270,10 @@ func genEvent(rng *rand.Rand) map[string]any {
 		if v, ok := genScalar(rng); ok {
 			ev[f] = v
 		}
+	}
+	if rng.IntN(4) > 0 { // t: mostly a timestamp's text, valid or not
+		ev["t"] = []string{"2026-12-04T21:30:00Z", "2026-12-04T21:30:00.123456789+05:30", "1970-01-01T00:00:00Z",
+			"9999-12-31T23:59:59Z", "2026-02-30T00:00:00Z", "2026-12-04T21:30Z", "2026-12-04t21:30:00z"}[rng.IntN(7)]
 	}
 	switch rng.IntN(3) {
 	case 0:
