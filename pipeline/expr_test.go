@@ -408,42 +408,64 @@ func TestExprConcurrent(t *testing.T) {
 	}
 }
 
+// The Expr benchmarks run each expression with its fast path ("fast") and
+// through the CEL interpreter alone ("cel"), on the same event.
+
+func benchBoth(b *testing.B, e *Expr, run func(*Expr)) {
+	for _, bc := range []struct {
+		name string
+		e    *Expr
+	}{{"fast", e}, {"cel", celOnly(e)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				run(bc.e)
+			}
+		})
+	}
+}
+
 func BenchmarkExprBool(b *testing.B) {
 	p := parseStepsB(b, "  - filter: event.price > 0.0 && event.country == 'fr'\n")
 	v := &Vars{Event: map[string]any{"price": 9.5, "country": "fr", "user_id": "u1"}}
-	e := p.Steps[0].Filter
-	b.ReportAllocs()
-	for b.Loop() {
-		ok, err := e.Bool(v)
-		if err != nil || !ok {
+	benchBoth(b, p.Steps[0].Filter, func(e *Expr) {
+		if ok, err := e.Bool(v); err != nil || !ok {
 			b.Fatal(ok, err)
 		}
-	}
+	})
 }
 
 func BenchmarkExprValue(b *testing.B) {
 	p := parseStepsB(b, "  - set: {total: event.price * double(event.qty)}\n")
 	v := &Vars{Event: map[string]any{"price": 9.5, "qty": int64(3)}}
-	e := p.Steps[0].Fields[0].Expr
-	b.ReportAllocs()
-	for b.Loop() {
-		x, err := e.Value(v)
-		if err != nil || x != 28.5 {
+	benchBoth(b, p.Steps[0].Fields[0].Expr, func(e *Expr) {
+		if x, err := e.Value(v); err != nil || x != 28.5 {
 			b.Fatal(x, err)
 		}
-	}
+	})
 }
 
 func BenchmarkExprString(b *testing.B) {
 	p := parseStepsB(b, "  - key: event.user_id\n")
 	v := &Vars{Event: map[string]any{"user_id": "u-123"}}
-	e := p.Steps[0].Key
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := e.String(v)
-		if err != nil || s != "u-123" {
+	benchBoth(b, p.Steps[0].Key, func(e *Expr) {
+		if s, err := e.String(v); err != nil || s != "u-123" {
 			b.Fatal(s, err)
 		}
+	})
+}
+
+func BenchmarkExprTime(b *testing.B) {
+	for _, bc := range []struct{ name, expr string }{{"millis", "event.ts"}, {"rfc3339", "timestamp(event.at)"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := compileExprs(&testing.T{}, bc.expr)[0]
+			v := &Vars{Event: map[string]any{"ts": int64(1795299950123), "at": "2026-11-21T22:25:50.123Z"}}
+			benchBoth(b, e, func(e *Expr) {
+				if tm, err := e.Time(v); err != nil || tm.UnixMilli() != 1795299950123 {
+					b.Fatal(tm, err)
+				}
+			})
+		})
 	}
 }
 
