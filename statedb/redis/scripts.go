@@ -33,9 +33,15 @@ return {e, r[1], r[2]}
 //	KEYS[4 .. 3+nd] state keys to delete, then np state keys to put.
 //	ARGV[1] epoch, ARGV[2] offset, ARGV[3] meta ('' deletes it),
 //	ARGV[4] nd, ARGV[5] np, ARGV[6] nids, ARGV[7] ID TTL in ms (0: forever),
-//	ARGV[8] nclear, ARGV[9] nset, then
-//	np pairs (value, TTL ms or 0), nids IDs, nclear timer keys,
-//	nset pairs (timer key, due).
+//	ARGV[8] nclear, ARGV[9] nset, ARGV[10] '1' when puts carry TTLs
+//	and '0' when none does, then
+//	np pairs (value, TTL ms or 0), or np values when no put has a TTL,
+//	nids IDs, nclear timer keys, nset pairs (timer key, due).
+//
+// Without TTLs (aggregates without retention, the default) the puts are
+// values alone, written by MSETs of 256 keys: one argument and one
+// tonumber per put fewer, 7% of the server's CPU per put (BenchmarkLayout:
+// 1.23 -> 1.14 µs).
 const commitSrc = `
 local cur = redis.call('HGET', KEYS[1], 'epoch')
 if not cur or cur ~= ARGV[1] then
@@ -53,16 +59,31 @@ end
 local nd, np, ni = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local idttl, nc, ns = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local CHUNK = 256
-local a = 10
+local a = 11
 local k = 4
 while k <= 3 + nd do
   local last = math.min(k + CHUNK - 1, 3 + nd)
   redis.call('DEL', unpack(KEYS, k, last))
   k = last + 1
 end
+local batch, nb = {}, 0
+if ARGV[10] == '0' then
+  -- No TTLs: values alone, MSET in order (a key put twice ends with its
+  -- last value).
+  for k = 4 + nd, 3 + nd + np do
+    batch[nb + 1] = KEYS[k]
+    batch[nb + 2] = ARGV[a]
+    nb = nb + 2
+    a = a + 1
+    if nb >= 2 * CHUNK then
+      redis.call('MSET', unpack(batch, 1, nb))
+      nb = 0
+    end
+  end
+  np = 0
+end
 -- Puts without TTL go out in MSET batches, in order: a put with a TTL
 -- first flushes the batch, so a key put twice ends with its last value.
-local batch, nb = {}, 0
 for k = 4 + nd, 3 + nd + np do
   local ttl = tonumber(ARGV[a + 1])
   if ttl > 0 then

@@ -205,16 +205,27 @@ func (s *Store) Commit(ctx context.Context, c *statedb.Commit) error {
 	for _, e := range c.Puts {
 		keys = append(keys, k.state(e.Key))
 	}
-	args := make([]any, 0, 9+2*len(c.Puts)+len(c.IDs)+len(c.ClearTimers)+2*len(c.SetTimers))
+	ttls := "0" // no put has a TTL: the script takes values alone
+	for _, e := range c.Puts {
+		if millis(e.TTL) > 0 {
+			ttls = "1"
+			break
+		}
+	}
+	args := make([]any, 0, 10+2*len(c.Puts)+len(c.IDs)+len(c.ClearTimers)+2*len(c.SetTimers))
 	args = append(args,
 		strconv.FormatInt(c.Epoch, 10), strconv.FormatInt(c.Offset, 10), c.Meta,
-		len(c.Deletes), len(c.Puts), len(c.IDs), millis(c.IDTTL), len(c.ClearTimers), len(c.SetTimers))
+		len(c.Deletes), len(c.Puts), len(c.IDs), millis(c.IDTTL), len(c.ClearTimers), len(c.SetTimers), ttls)
 	for _, e := range c.Puts {
 		v := e.Value
 		if v == nil {
 			v = []byte{}
 		}
-		args = append(args, v, millis(e.TTL))
+		if ttls == "0" {
+			args = append(args, v)
+		} else {
+			args = append(args, v, millis(e.TTL))
+		}
 	}
 	for _, id := range c.IDs {
 		args = append(args, id)
