@@ -480,6 +480,16 @@ func (o *aggOp) nextClose(ws *winState) int64 {
 	return d
 }
 
+// closeOf is the earliest close time of sessions, as stored: where the
+// key's timer is (MaxInt64 for none).
+func (o *aggOp) closeOf(sessions []windows.Window) int64 {
+	d := int64(math.MaxInt64)
+	for _, w := range sessions {
+		d = min(d, o.spec.CloseTime(w))
+	}
+	return d
+}
+
 // writeBack encodes the batch's changed state into the cache, with its
 // timers, and empties the working set.
 func (o *aggOp) writeBack(c *opCtx) {
@@ -504,7 +514,10 @@ func (o *aggOp) writeBack(c *opCtx) {
 		}
 		due := o.nextClose(ws)
 		c.state.put(k, b, o.ttl(c, due))
-		if ws.isNew || o.session {
+		// A window's close time never moves: its timer is written once.
+		// A session's moves when the session grows at its end or merges;
+		// an event inside a session leaves it where the timer already is.
+		if ws.isNew || (o.session && due != o.closeOf(ws.before)) {
 			c.timers.set(k, due)
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -389,5 +391,81 @@ func TestAggregateOutputsCarryTheirOp(t *testing.T) {
 				t.Errorf("outputs\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// timerLog records the timers each commit sets, in commit order.
+type timerLog struct {
+	statedb.Store
+	mu   sync.Mutex
+	sets [][]statedb.Timer
+}
+
+func (s *timerLog) Commit(ctx context.Context, c *statedb.Commit) error {
+	if err := s.Store.Commit(ctx, c); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.sets = append(s.sets, slices.Clone(c.SetTimers))
+	s.mu.Unlock()
+	return nil
+}
+
+// TestSessionTimerWrittenOnlyWhenItMoves commits after every event: a
+// session's timer is written when the session starts and when it grows at
+// its end, and not for an event inside it, which leaves the close time
+// where the stored timer already is; the session still closes exactly.
+func TestSessionTimerWrittenOnlyWhenItMoves(t *testing.T) {
+	yaml := fmt.Sprintf(aggPipeline, "0s", 1, "{session: 5s, grace: 10s}", "on_close")
+	store := &timerLog{Store: memory.New()}
+	h := newHarnessYAML(t, yaml, store)
+	evs := []ev{
+		{"a", 0, 1},      // [0s,5s): new, timer at 15s
+		{"a", 1_000, 2},  // [0s,6s): grown, timer at 16s
+		{"a", 500, 4},    // inside: timer stays at 16s
+		{"a", 5_900, 8},  // [0s,10.9s): grown, timer at 20.9s
+		{"a", 2_000, 16}, // inside
+		{"a", 40_000, 0}, // closes [0s,10.9s); a new session
+	}
+	for i, e := range evs {
+		h.claim.msgs <- &sarama.ConsumerMessage{Topic: "in", Offset: int64(i), Key: []byte(e.user),
+			Value: []byte(e.json()), Timestamp: time.UnixMilli(e.ts)}
+		h.waitMarked(int64(i + 1))
+	}
+	h.stop()
+	if err := <-h.done; err != nil {
+		t.Fatalf("task: %v", err)
+	}
+	h.done <- nil
+	store.mu.Lock()
+	var dues []string
+	for _, set := range store.sets {
+		var d []string
+		for _, x := range set {
+			d = append(d, fmt.Sprint(x.Due))
+		}
+		dues = append(dues, "["+strings.Join(d, " ")+"]")
+	}
+	store.mu.Unlock()
+	// One commit per event (an empty one for an event that changed
+	// nothing is not made); the last sets the new session's timer.
+	want := "[15000] [16000] [] [20900] [] [55000]"
+	if got := strings.Join(dues, " "); got != want {
+		t.Errorf("timers set per commit: %s, want %s", got, want)
+	}
+	var got []result
+	for _, m := range h.prod.sent {
+		if m.Topic == "out" {
+			b, _ := m.Value.Encode()
+			var r result
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r)
+		}
+	}
+	want2 := []result{{"a", ts(0), ts(10_900), 5, 31, "/p8"}}
+	if fmt.Sprint(got) != fmt.Sprint(want2) {
+		t.Errorf("results %v, want %v", got, want2)
 	}
 }
